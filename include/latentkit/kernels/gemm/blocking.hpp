@@ -1,0 +1,72 @@
+// GEMM blocking: the register tile (MR x NR) and the cache blocks (MC, KC, NC) for each SIMD architecture.
+//
+// The loops follow the BLIS/GotoBLAS structure (see docs/kernels-gemm.md):
+//   NC columns of B are packed per KC slice of K (the packed KC x NC panel lives in L3),
+//   MC rows of A are packed per KC slice (the MC x KC block lives in L2),
+//   one KC x NR micro-panel of B stays in L1 while the micro-kernel sweeps the MR-row panels of A.
+#pragma once
+#include <cstdint>
+#include <type_traits>
+
+#include <xsimd/xsimd.hpp>
+
+#include "latentkit/config/config.hpp"
+#include "latentkit/core/shape.hpp"
+
+LATENTKIT_NAMESPACE_BEGIN
+namespace gemm_kernel {
+
+/// Number of SIMD registers the architecture exposes to the micro-kernel (accumulators + operands must fit).
+template <class Arch>
+constexpr int simd_register_count() noexcept {
+#if XSIMD_WITH_AVX512F
+  if constexpr (std::is_base_of_v<xsimd::avx512f, Arch>) return 32;
+#endif
+#if XSIMD_WITH_NEON64
+  if constexpr (std::is_base_of_v<xsimd::neon64, Arch>) return 32;
+#endif
+  return 16;
+}
+
+/// Tile and cache-block sizes for float32 on `Arch`.
+///
+/// KC is the one size that fixes the rounding of the result (each output element is summed in KC-long chunks,
+/// in order); it depends only on the architecture, never on the thread count or the matrix shape, so a result is
+/// bit-identical for any number of threads on a given machine.
+template <class Arch>
+struct GemmBlocking {
+  using batch = xsimd::batch<float, Arch>;
+  static constexpr int lanes = static_cast<int>(batch::size);
+  /// Vectors per micro-tile row: two, so each broadcast of A feeds two independent FMAs.
+  static constexpr int nr_vectors = 2;
+  static constexpr int nr = nr_vectors * lanes;
+  /// Rows per micro-tile: as many as leave room for the two B vectors and one broadcast of A
+  /// (16 registers: 6 x 2 accumulators + 3; 32 registers: 14 x 2 + 3).
+  static constexpr int mr = simd_register_count<Arch>() == 32 ? 14 : 6;
+  /// K slice: the KC x NR micro-panel of B (16 KiB for AVX2) plus an MR x KC panel of A fill about half of L1d.
+  static constexpr index_t kc = 256;
+  /// Rows of A per L2 block: MC x KC floats = 144 KiB (AVX2), a third of a 512 KiB L2, a multiple of MR.
+  static constexpr index_t mc = mr * (simd_register_count<Arch>() == 32 ? 12 : 24);
+  /// Columns of B per L3 block: a KC x NC panel of 4 MiB, a multiple of NR.
+  static constexpr index_t nc = 4096;
+  static_assert(nc % nr == 0 && mc % mr == 0);
+};
+
+/// GemmBlocking's sizes as run-time values, for code outside the dispatched kernel (workspace sizing, checks).
+struct BlockingInfo {
+  int mr = 0, nr = 0;
+  index_t mc = 0, kc = 0, nc = 0;
+};
+
+namespace detail {
+struct BlockingQuery {
+  template <class Arch>
+  BlockingInfo operator()(Arch) const noexcept {
+    using b = GemmBlocking<Arch>;
+    return {b::mr, b::nr, b::mc, b::kc, b::nc};
+  }
+};
+}  // namespace detail
+
+}  // namespace gemm_kernel
+LATENTKIT_NAMESPACE_END

@@ -1,0 +1,104 @@
+// GEMM micro-kernel: one MR x NR tile of C from a packed A panel (KC x MR) and a packed B panel (KC x NR).
+//
+// The tile's MR x NR/lanes accumulators live in registers for the whole K slice; each step loads NR/lanes
+// vectors of B, broadcasts MR scalars of A and issues MR x NR/lanes independent FMAs. Every output element is
+// summed over k in increasing order, starting from zero, whatever the tile's position: the rounding of an element
+// never depends on how M and N were partitioned.
+#pragma once
+#include <cmath>
+
+#include <xsimd/xsimd.hpp>
+
+#include "latentkit/config/config.hpp"
+#include "latentkit/core/shape.hpp"
+#include "latentkit/kernels/gemm/blocking.hpp"
+
+LATENTKIT_NAMESPACE_BEGIN
+namespace gemm_kernel {
+
+/// How a K slice's product P is merged into C (the first slice applies beta, later ones accumulate).
+struct TileUpdate {
+  float alpha = 1.0f;
+  float beta = 0.0f;       // used only when `first`
+  bool first = true;       // first K slice: C = alpha * P + beta * C (C is not read when beta == 0)
+};
+
+/// The merge rule for one element, shared by the vector store and the scalar edge store so that both round alike.
+inline float merge_scalar(float product, float c, const TileUpdate& u) noexcept {
+  if (!u.first) return std::fma(u.alpha, product, c);
+  if (u.beta == 0.0f) return u.alpha * product;
+  return std::fma(u.alpha, product, u.beta * c);
+}
+
+template <class Batch>
+inline Batch merge_vector(Batch product, Batch c, const TileUpdate& u) noexcept {
+  if (!u.first) return xsimd::fma(Batch(u.alpha), product, c);
+  if (u.beta == 0.0f) return Batch(u.alpha) * product;
+  return xsimd::fma(Batch(u.alpha), product, Batch(u.beta) * c);
+}
+
+/// C[0:rows, 0:cols] (row stride ldc, unit column stride) <- merge(A_panel * B_panel).
+/// `a` holds kc steps of MR floats, `b` kc steps of NR floats (64-byte aligned); rows <= MR, cols <= NR.
+/// Full tiles store straight from registers; edge tiles go through a small buffer.
+template <class Arch>
+inline void micro_kernel(index_t kc, const float* __restrict a, const float* __restrict b, float* c, index_t ldc,
+                         int rows, int cols, const TileUpdate& update) noexcept {
+  using blocking = GemmBlocking<Arch>;
+  using batch = typename blocking::batch;
+  constexpr int MR = blocking::mr, NV = blocking::nr_vectors, L = blocking::lanes, NR = blocking::nr;
+
+  // The C tile is read and written once per K slice, usually from L3: start those loads now so they overlap
+  // the FMAs instead of stalling the store phase (each row's NR floats may straddle two cache lines).
+  // (A store-only first slice still needs the lines: the stores would otherwise wait for them.)
+#pragma GCC unroll 32
+  for (int i = 0; i < rows; ++i) {
+    __builtin_prefetch(c + i * ldc, 1, 3);
+    __builtin_prefetch(c + i * ldc + cols - 1, 1, 3);
+  }
+
+  batch acc[MR][NV];
+#pragma GCC unroll 32
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[i][v] = batch(0.0f);
+
+  for (index_t k = 0; k < kc; ++k) {
+    batch bv[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) bv[v] = batch::load_aligned(b + v * L);
+#pragma GCC unroll 32
+    for (int i = 0; i < MR; ++i) {
+      const batch ai(a[i]);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[i][v] = xsimd::fma(ai, bv[v], acc[i][v]);
+    }
+    a += MR;
+    b += NR;
+  }
+
+  if (rows == MR && cols == NR) {
+#pragma GCC unroll 32
+    for (int i = 0; i < MR; ++i) {
+      float* row = c + i * ldc;
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) {
+        const batch old = (update.first && update.beta == 0.0f) ? batch(0.0f) : batch::load_unaligned(row + v * L);
+        merge_vector(acc[i][v], old, update).store_unaligned(row + v * L);
+      }
+    }
+    return;
+  }
+  alignas(64) float tile[MR * NR];
+#pragma GCC unroll 32
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[i][v].store_aligned(tile + i * NR + v * L);
+  for (int i = 0; i < rows; ++i)
+    for (int j = 0; j < cols; ++j) {
+      float& out = c[i * ldc + j];
+      out = merge_scalar(tile[i * NR + j], (update.first && update.beta == 0.0f) ? 0.0f : out, update);
+    }
+}
+
+}  // namespace gemm_kernel
+LATENTKIT_NAMESPACE_END
