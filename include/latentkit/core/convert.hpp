@@ -1,0 +1,239 @@
+// Bulk element-type conversion (float <-> f16/bf16/double, integers -> float) and cast<U>(view) -> Tensor<U>.
+//
+// The scalar conversions of core/half.hpp are the reference: every vector path here gives the same bits for every
+// input, NaN payloads included (tests check all 65536 half and bf16 patterns and millions of random floats).
+//  - f16: F16C (_mm256_cvtps_ph / _mm256_cvtph_ps) or AVX-512F (_mm512_*) when the translation unit is compiled for
+//    them (__F16C__ / __AVX512F__); the rounding mode is the instruction's immediate (nearest even), never MXCSR.
+//    The hardware quiets signalling half NaNs on the way to float while the reference keeps them signalling, so
+//    blocks holding a NaN (a movemask test) are redone by the scalar code.
+//  - bf16: xsimd batches of uint32 with the scalar code's rounding-bias trick, so every xsimd architecture gets it.
+//  - others: plain loops the compiler vectorises (double<->float, small integers) or xsimd (int32).
+// Large arrays are split into fixed chunks converted in parallel (the result never depends on the thread count:
+// each element is converted on its own).
+#pragma once
+#include <algorithm>
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+
+#if defined(__F16C__) || defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
+#include "latentkit/backend/simd/arch.hpp"
+#include "latentkit/core/half.hpp"
+#include "latentkit/core/tensor.hpp"
+
+LATENTKIT_NAMESPACE_BEGIN
+
+namespace detail {
+
+inline constexpr std::size_t convert_chunk = std::size_t{1} << 15;        // elements per parallel work item
+inline constexpr std::size_t convert_parallel_min = std::size_t{1} << 17;  // below this, threads cost more than they gain
+
+/// Calls body(begin, end) over [0, n) in fixed chunks, in parallel when n is large.
+template <class Body>
+void convert_in_chunks(std::size_t n, Body&& body) {
+  if (n < convert_parallel_min) {
+    body(std::size_t{0}, n);
+    return;
+  }
+  const auto chunks = static_cast<std::int64_t>((n + convert_chunk - 1) / convert_chunk);
+  LATENTKIT_OMP(parallel for schedule(static))
+  for (std::int64_t c = 0; c < chunks; ++c) {
+    const std::size_t begin = static_cast<std::size_t>(c) * convert_chunk;
+    body(begin, std::min(n, begin + convert_chunk));
+  }
+}
+
+inline void float_to_half_span(const float* src, f16* dst, std::size_t n) noexcept {
+  std::size_t i = 0;
+#if defined(__AVX512F__)
+  for (; i + 16 <= n; i += 16) {
+    const __m256i h = _mm512_cvtps_ph(_mm512_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i), h);
+  }
+#endif
+#if defined(__F16C__)
+  for (; i + 8 <= n; i += 8) {
+    const __m128i h = _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i), h);
+  }
+#endif
+  for (; i < n; ++i) dst[i] = f16(src[i]);
+}
+
+#if defined(__F16C__)
+/// vcvtph2ps quiets signalling NaNs; the reference keeps the payload as is, so such lanes (rare) are redone.
+inline bool has_half_nan(__m128i h) noexcept {
+  const __m128i magnitude = _mm_and_si128(h, _mm_set1_epi16(0x7FFF));
+  return _mm_movemask_epi8(_mm_cmpgt_epi16(magnitude, _mm_set1_epi16(0x7C00))) != 0;
+}
+#endif
+
+inline void half_to_float_span(const f16* src, float* dst, std::size_t n) noexcept {
+  std::size_t i = 0;
+#if defined(__AVX512F__)
+  for (; i + 16 <= n; i += 16) {
+    const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + i));
+    _mm512_storeu_ps(dst + i, _mm512_cvtph_ps(h));
+    if (has_half_nan(_mm256_castsi256_si128(h)) || has_half_nan(_mm256_extracti128_si256(h, 1)))
+      for (std::size_t k = i; k < i + 16; ++k) dst[k] = static_cast<float>(src[k]);
+  }
+#endif
+#if defined(__F16C__)
+  for (; i + 8 <= n; i += 8) {
+    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i));
+    _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(h));
+    if (has_half_nan(h))
+      for (std::size_t k = i; k < i + 8; ++k) dst[k] = static_cast<float>(src[k]);
+  }
+#endif
+  for (; i < n; ++i) dst[i] = static_cast<float>(src[i]);
+}
+
+/// float -> bf16 on uint32 lanes: the bits of half.hpp's float_to_bf16_bits, lane by lane.
+struct FloatToBf16Kernel {
+  template <class Arch>
+  void operator()(Arch, const float* src, bf16* dst, std::size_t n) const noexcept {
+    using words = xsimd::batch<std::uint32_t, Arch>;
+    constexpr std::size_t width = words::size;
+    alignas(64) std::uint32_t rounded[width];
+    const words abs_mask(0x7FFFFFFFu), inf_bits(0x7F800000u), bias(0x7FFFu), one(1u), quiet(0x40u);
+    std::size_t i = 0;
+    for (; i + width <= n; i += width) {
+      const words x = xsimd::bitwise_cast<words>(xsimd::batch<float, Arch>::load_unaligned(src + i));
+      const words nearest_even = (x + (bias + ((x >> 16) & one))) >> 16;
+      const words nan_kept = (x >> 16) | quiet;
+      xsimd::select((x & abs_mask) > inf_bits, nan_kept, nearest_even).store_aligned(rounded);
+      // Narrowing 32 -> 16 bits: a plain loop the compiler turns into pack instructions.
+      for (std::size_t k = 0; k < width; ++k) dst[i + k] = bf16::from_bits(static_cast<std::uint16_t>(rounded[k]));
+    }
+    for (; i < n; ++i) dst[i] = bf16(src[i]);
+  }
+};
+
+/// bf16 -> float is exact: the bf16 bits become the top half of the float.
+struct Bf16ToFloatKernel {
+  template <class Arch>
+  void operator()(Arch, const bf16* src, float* dst, std::size_t n) const noexcept {
+    using words = xsimd::batch<std::uint32_t, Arch>;
+    constexpr std::size_t width = words::size;
+    alignas(64) std::uint32_t widened[width];
+    std::size_t i = 0;
+    for (; i + width <= n; i += width) {
+      for (std::size_t k = 0; k < width; ++k) widened[k] = src[i + k].bits;  // zero-extension: pmovzx
+      const words x = words::load_aligned(widened) << 16;
+      xsimd::bitwise_cast<xsimd::batch<float, Arch>>(x).store_unaligned(dst + i);
+    }
+    for (; i < n; ++i) dst[i] = static_cast<float>(src[i]);
+  }
+};
+
+struct Int32ToFloatKernel {
+  template <class Arch>
+  void operator()(Arch, const std::int32_t* src, float* dst, std::size_t n) const noexcept {
+    using ints = xsimd::batch<std::int32_t, Arch>;
+    constexpr std::size_t width = ints::size;
+    std::size_t i = 0;
+    for (; i + width <= n; i += width)
+      xsimd::to_float(ints::load_unaligned(src + i)).store_unaligned(dst + i);  // cvtdq2ps: nearest even
+    for (; i < n; ++i) dst[i] = static_cast<float>(src[i]);
+  }
+};
+
+}  // namespace detail
+
+// --- bulk conversions: dst[i] = src[i] converted, i in [0, n); src and dst must not overlap ---------------------
+
+/// float -> f16, round to nearest even, overflow to +-inf, NaN kept NaN.
+inline void convert(const float* src, f16* dst, std::size_t n) {
+  detail::convert_in_chunks(n, [=](std::size_t b, std::size_t e) { detail::float_to_half_span(src + b, dst + b, e - b); });
+}
+/// f16 -> float (exact).
+inline void convert(const f16* src, float* dst, std::size_t n) {
+  detail::convert_in_chunks(n, [=](std::size_t b, std::size_t e) { detail::half_to_float_span(src + b, dst + b, e - b); });
+}
+/// float -> bf16, round to nearest even, NaN kept NaN.
+inline void convert(const float* src, bf16* dst, std::size_t n) {
+  detail::convert_in_chunks(n, [=](std::size_t b, std::size_t e) {
+    simd::dispatch(detail::FloatToBf16Kernel{})(src + b, dst + b, e - b);
+  });
+}
+/// bf16 -> float (exact).
+inline void convert(const bf16* src, float* dst, std::size_t n) {
+  detail::convert_in_chunks(n, [=](std::size_t b, std::size_t e) {
+    simd::dispatch(detail::Bf16ToFloatKernel{})(src + b, dst + b, e - b);
+  });
+}
+/// int32 -> float, round to nearest even.
+inline void convert(const std::int32_t* src, float* dst, std::size_t n) {
+  detail::convert_in_chunks(n, [=](std::size_t b, std::size_t e) {
+    simd::dispatch(detail::Int32ToFloatKernel{})(src + b, dst + b, e - b);
+  });
+}
+/// double -> float (nearest even), float -> double (exact), and every other integer -> float (nearest even; exact
+/// for 8- and 16-bit integers and bool). Plain loops: the compiler vectorises them (cvtpd2ps, cvtps2pd, pmovsx...).
+template <class From, class To>
+  requires((std::is_same_v<From, double> && std::is_same_v<To, float>) ||
+           (std::is_same_v<From, float> && std::is_same_v<To, double>) ||
+           ((std::is_same_v<From, std::int64_t> || std::is_same_v<From, std::int16_t> ||
+             std::is_same_v<From, std::int8_t> || std::is_same_v<From, std::uint8_t> || std::is_same_v<From, bool>) &&
+            std::is_same_v<To, float>))
+void convert(const From* src, To* dst, std::size_t n) {
+  detail::convert_in_chunks(n, [=](std::size_t b, std::size_t e) {
+    for (std::size_t i = b; i < e; ++i) dst[i] = static_cast<To>(src[i]);
+  });
+}
+/// f16 / bf16 -> double (exact, through float).
+template <class Half>
+  requires(std::is_same_v<Half, f16> || std::is_same_v<Half, bf16>)
+void convert(const Half* src, double* dst, std::size_t n) {
+  detail::convert_in_chunks(n, [=](std::size_t b, std::size_t e) {
+    for (std::size_t i = b; i < e; ++i) dst[i] = static_cast<double>(static_cast<float>(src[i]));
+  });
+}
+/// Same type: a copy.
+template <Element T>
+void convert(const T* src, T* dst, std::size_t n) {
+  if (n) std::memcpy(dst, src, n * sizeof(T));
+}
+
+/// The reference: element by element with half.hpp's scalar code (benchmarks and tests compare against it).
+template <class From, class To>
+void convert_scalar(const From* src, To* dst, std::size_t n) noexcept {
+  for (std::size_t i = 0; i < n; ++i) {
+    if constexpr (std::is_same_v<To, f16> || std::is_same_v<To, bf16>) dst[i] = To(static_cast<float>(src[i]));
+    else if constexpr (std::is_same_v<From, f16> || std::is_same_v<From, bf16>) dst[i] = static_cast<To>(static_cast<float>(src[i]));
+    else dst[i] = static_cast<To>(src[i]);
+  }
+}
+
+/// True when convert(const From*, To*, n) exists.
+template <class From, class To>
+inline constexpr bool is_convertible_dtype_v =
+    requires(const From* s, To* d, std::size_t n) { convert(s, d, n); };
+
+/// A new contiguous Tensor<To> holding `src` converted element by element (any layout; see convert()).
+template <Element To, class From>
+  requires is_convertible_dtype_v<std::remove_cv_t<From>, To>
+Tensor<To> cast(TensorView<From> src) {
+  using F = std::remove_cv_t<From>;
+  Tensor<To> out(src.shape());
+  if (src.is_contiguous()) {
+    convert(static_cast<const F*>(src.data()), out.data(), static_cast<std::size_t>(src.numel()));
+  } else {
+    const Tensor<F> dense = contiguous(src);
+    convert(dense.data(), out.data(), static_cast<std::size_t>(dense.numel()));
+  }
+  return out;
+}
+template <Element To, class From>
+  requires is_convertible_dtype_v<From, To>
+Tensor<To> cast(const Tensor<From>& src) {
+  return cast<To>(src.view());
+}
+
+LATENTKIT_NAMESPACE_END
