@@ -49,6 +49,14 @@ class DiscreteSchedule {
     return from_alphas_cumprod(std::span<const T>(ac));
   }
 
+  /// What an SD checkpoint holds: alphas_cumprod computed in float64 (CompVis `register_schedule`), stored as T,
+  /// then the sigma table in T. DiscreteSchedule<float>::compvis() is the table A1111 and ComfyUI sample with.
+  static DiscreteSchedule compvis(const TrainingSchedule& s = {}) {
+    const std::vector<double> ac64 = alphas_cumprod<double>(s);
+    const std::vector<T> ac(ac64.begin(), ac64.end());
+    return from_alphas_cumprod(std::span<const T>(ac));
+  }
+
   const std::vector<T>& sigmas() const noexcept { return sigmas_; }
   const std::vector<T>& log_sigmas() const noexcept { return log_sigmas_; }
   /// Number of training timesteps.
