@@ -1,0 +1,80 @@
+// latentkit: the command-line front end. Each command lives in commands/<name>.hpp; adding one is one
+// #include and one row in the table below. `latentkit help CMD` runs CMD with --help.
+#include <cstdio>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cli_support.hpp"
+#include "commands/inspect.hpp"
+#include "latentkit/config/config.hpp"
+
+namespace {
+
+struct Command {
+  std::string_view name;
+  std::string_view summary;  // one line, shown by `latentkit --help`
+  int (*run)(std::span<const std::string_view> args);
+};
+
+// ---- the command table -------------------------------------------------------------------------------------
+constexpr Command commands[] = {
+    {"inspect", "list the tensors, dtypes, shapes, totals and metadata of a .safetensors file", latentkit_cli::inspect},
+};
+// -------------------------------------------------------------------------------------------------------------
+
+const Command* find_command(std::string_view name) {
+  for (const auto& c : commands)
+    if (c.name == name) return &c;
+  return nullptr;
+}
+
+void print_overview(std::FILE* out) {
+  std::fprintf(out, "latentkit %d.%d.%d: latent-diffusion toolkit\n\nusage: latentkit COMMAND [ARGS...]\n"
+               "       latentkit help COMMAND\n\ncommands:\n",
+               LATENTKIT_VERSION_MAJOR, LATENTKIT_VERSION_MINOR, LATENTKIT_VERSION_PATCH);
+  for (const auto& c : commands)
+    std::fprintf(out, "  %-12.*s %.*s\n", static_cast<int>(c.name.size()), c.name.data(),
+                 static_cast<int>(c.summary.size()), c.summary.data());
+}
+
+int unknown_command(std::string_view name) {
+  std::string valid;
+  for (const auto& c : commands) valid += (valid.empty() ? "" : ", ") + std::string(c.name);
+  std::fprintf(stderr, "latentkit: unknown command '%.*s'; valid commands: %s\n", static_cast<int>(name.size()),
+               name.data(), valid.c_str());
+  return latentkit_cli::exit_usage;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::vector<std::string_view> args(argv + 1, argv + argc);
+  if (args.empty()) {
+    print_overview(stderr);
+    return latentkit_cli::exit_usage;
+  }
+  const std::string_view first = args[0];
+  if (first == "--help" || first == "-h") {
+    print_overview(stdout);
+    return latentkit_cli::exit_ok;
+  }
+  if (first == "--version") {
+    std::printf("latentkit %d.%d.%d\n", LATENTKIT_VERSION_MAJOR, LATENTKIT_VERSION_MINOR, LATENTKIT_VERSION_PATCH);
+    return latentkit_cli::exit_ok;
+  }
+  if (first == "help") {
+    if (args.size() == 1) {
+      print_overview(stdout);
+      return latentkit_cli::exit_ok;
+    }
+    const Command* c = find_command(args[1]);
+    if (!c) return unknown_command(args[1]);
+    const std::string_view help[] = {"--help"};
+    return c->run(std::span<const std::string_view>(help, 1));
+  }
+  const Command* c = find_command(first);
+  if (!c) return unknown_command(first);
+  return latentkit_cli::guarded(first, [&] { return c->run(std::span(args).subspan(1)); });
+}
