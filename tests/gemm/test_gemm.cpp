@@ -1,0 +1,240 @@
+// GEMM against the float64 reference: shapes around every blocking edge, transposes, leading dimensions,
+// alpha/beta, bf16/f16 operands, TensorView strides, batches, pre-packed weights, thread-count determinism.
+#include <cstring>
+#include <limits>
+#include <string>
+
+#include "gemm_test_support.hpp"
+#include "latentkit/kernels/gemm.hpp"
+#include "latentkit/kernels/reference/gemm_conv.hpp"
+
+using namespace latentkit;
+using gemm_test::check_within_bound;
+using gemm_test::random_values;
+
+namespace {
+
+struct GemmCase {
+  index_t m, n, k;
+};
+
+// Extents around the register tile (MR = 6/14, NR = 16/32), the K slice (256), the M block (144/168) and the
+// N block (4096), plus degenerate 1s.
+const GemmCase shapes[] = {{1, 1, 1},     {1, 17, 33},   {7, 1, 19},    {5, 9, 1},     {6, 16, 256},
+                           {13, 31, 257}, {150, 70, 300}, {3, 4113, 5}, {170, 33, 513}, {64, 64, 64}};
+
+/// Runs one BLAS-style product and checks every element of C (and that C's padding is untouched).
+template <class TA, class TB>
+void check_blas(const GemmCase& s, bool ta, bool tb, float alpha, float beta, index_t pad, std::uint32_t seed) {
+  const index_t lda = (ta ? s.m : s.k) + pad, ldb = (tb ? s.k : s.n) + pad, ldc = s.n + pad;
+  const auto a = random_values<TA>(static_cast<std::size_t>((ta ? s.k : s.m) * lda), seed);
+  const auto b = random_values<TB>(static_cast<std::size_t>((tb ? s.n : s.k) * ldb), seed + 1);
+  auto c = random_values<float>(static_cast<std::size_t>(s.m * ldc), seed + 2);
+  if (beta == 0.0f)  // beta == 0 must not read C: NaN there would otherwise propagate
+    for (index_t i = 0; i < s.m; ++i)
+      for (index_t j = 0; j < s.n; ++j) c[static_cast<std::size_t>(i * ldc + j)] = std::numeric_limits<float>::quiet_NaN();
+  const auto c0 = c;
+  const auto A = [&](index_t i, index_t p) { return static_cast<float>(a[static_cast<std::size_t>(ta ? p * lda + i : i * lda + p)]); };
+  const auto B = [&](index_t p, index_t j) { return static_cast<float>(b[static_cast<std::size_t>(tb ? j * ldb + p : p * ldb + j)]); };
+
+  gemm(ta ? Transpose::yes : Transpose::no, tb ? Transpose::yes : Transpose::no, s.m, s.n, s.k, alpha, a.data(), lda,
+       b.data(), ldb, beta, c.data(), ldc);
+
+  std::vector<double> exact, magnitude;
+  std::vector<float> computed;
+  for (index_t i = 0; i < s.m; ++i)
+    for (index_t j = 0; j < s.n; ++j) {
+      double sum = 0.0, abs_sum = 0.0;
+      for (index_t p = 0; p < s.k; ++p) {
+        sum += static_cast<double>(A(i, p)) * B(p, j);
+        abs_sum += std::abs(static_cast<double>(A(i, p)) * B(p, j));
+      }
+      const double old = beta == 0.0f ? 0.0 : c0[static_cast<std::size_t>(i * ldc + j)];
+      exact.push_back(alpha * sum + beta * old);
+      magnitude.push_back(std::abs(alpha) * abs_sum + std::abs(beta * old));
+      computed.push_back(c[static_cast<std::size_t>(i * ldc + j)]);
+    }
+  check_within_bound(exact, magnitude, computed, s.k);
+  for (index_t i = 0; i < s.m; ++i)
+    for (index_t j = s.n; j < ldc; ++j) REQUIRE(c[static_cast<std::size_t>(i * ldc + j)] == c0[static_cast<std::size_t>(i * ldc + j)]);
+}
+
+template <class T>
+Tensor<T> random_tensor(const Dims& shape, std::uint32_t seed) {
+  Tensor<T> t(shape);
+  const auto v = random_values<T>(static_cast<std::size_t>(t.numel()), seed);
+  std::copy(v.begin(), v.end(), t.data());
+  return t;
+}
+
+/// Float64 product of rank-2 strided views, bounded like check_blas (alpha = 1, beta = 0).
+template <class TA, class TB>
+void check_views(TensorView<const TA> a, TensorView<const TB> b, TensorView<const float> c) {
+  std::vector<double> exact, magnitude;
+  std::vector<float> computed;
+  for (index_t i = 0; i < c.size(0); ++i)
+    for (index_t j = 0; j < c.size(1); ++j) {
+      double sum = 0.0, abs_sum = 0.0;
+      for (index_t p = 0; p < a.size(1); ++p) {
+        const double term = static_cast<double>(static_cast<float>(a(i, p))) * static_cast<float>(b(p, j));
+        sum += term;
+        abs_sum += std::abs(term);
+      }
+      exact.push_back(sum);
+      magnitude.push_back(abs_sum);
+      computed.push_back(c(i, j));
+    }
+  check_within_bound(exact, magnitude, computed, a.size(1));
+}
+
+void set_threads([[maybe_unused]] int n) {
+#if LATENTKIT_HAS_OPENMP
+  omp_set_num_threads(n);
+#endif
+}
+
+}  // namespace
+
+TEST_CASE("gemm matches the float64 reference within the float32 error bound for every shape and transpose") {
+  std::uint32_t seed = 1;
+  for (const auto& s : shapes)
+    for (int t = 0; t < 4; ++t) {
+      INFO("M=" << s.m << " N=" << s.n << " K=" << s.k << " trans_a=" << (t & 1) << " trans_b=" << (t >> 1));
+      check_blas<float, float>(s, t & 1, t >> 1, 1.0f, 0.0f, 0, seed += 3);
+    }
+}
+
+TEST_CASE("gemm applies alpha and beta and honours leading dimensions larger than the rows") {
+  std::uint32_t seed = 100;
+  for (const auto& s : shapes)
+    for (const auto& [alpha, beta] : {std::pair{-1.5f, 0.5f}, std::pair{0.25f, 1.0f}, std::pair{2.0f, 0.0f}}) {
+      INFO("M=" << s.m << " N=" << s.n << " K=" << s.k << " alpha=" << alpha << " beta=" << beta);
+      check_blas<float, float>(s, false, true, alpha, beta, 3, seed += 3);
+      check_blas<float, float>(s, true, false, alpha, beta, 5, seed += 3);
+    }
+}
+
+TEST_CASE("gemm widens bf16 and f16 operands exactly and matches the reference on the rounded values") {
+  std::uint32_t seed = 200;
+  for (const auto& s : shapes) {
+    INFO("M=" << s.m << " N=" << s.n << " K=" << s.k);
+    check_blas<float, bf16>(s, false, false, 1.0f, 0.0f, 0, seed += 3);
+    check_blas<float, bf16>(s, false, true, 0.5f, 1.0f, 2, seed += 3);
+    check_blas<float, f16>(s, false, false, 1.0f, 0.0f, 1, seed += 3);
+    check_blas<float, f16>(s, true, true, 1.0f, 0.0f, 0, seed += 3);
+    check_blas<bf16, float>(s, false, false, 1.0f, 0.0f, 0, seed += 3);
+    check_blas<f16, f16>(s, true, false, 1.0f, 0.0f, 0, seed += 3);
+  }
+}
+
+TEST_CASE("gemm with K = 0 or alpha = 0 scales C by beta and reads nothing else") {
+  auto c = random_values<float>(12, 7);
+  const auto c0 = c;
+  const float* none = nullptr;
+  gemm(Transpose::no, Transpose::no, 3, 4, 0, 1.0f, none, 1, none, 4, 0.5f, c.data(), 4);
+  for (std::size_t i = 0; i < c.size(); ++i) CHECK(c[i] == 0.5f * c0[i]);
+  const auto a = random_values<float>(6, 8), b = random_values<float>(8, 9);
+  gemm(Transpose::no, Transpose::no, 3, 4, 2, 0.0f, a.data(), 2, b.data(), 4, 0.0f, c.data(), 4);
+  for (float x : c) CHECK(x == 0.0f);
+}
+
+TEST_CASE("matmul accepts strided, transposed and column-major views") {
+  const auto a_store = random_tensor<float>({37, 2 * 29}, 300);
+  const auto b_store = random_tensor<float>({45, 29}, 301);
+  const TensorView<const float> a = a_store.view().slice(1, 0, 2 * 29, 2);  // column stride 2
+  const TensorView<const float> b = b_store.view().transpose();              // [29, 45], column-major
+  SECTION("row-major output") {
+    Tensor<float> c({37, 45});
+    matmul(a, b, c.view());
+    check_views(a, b, TensorView<const float>(c.view()));
+  }
+  SECTION("column-major output") {
+    Tensor<float> ct({45, 37});
+    const TensorView<float> c = ct.view().transpose();
+    matmul(a, b, c);
+    check_views(a, b, TensorView<const float>(c));
+  }
+  SECTION("output with no unit stride") {
+    Tensor<float> big({2 * 37, 3 * 45});
+    const TensorView<float> c = big.view().slice(0, 0, 2 * 37, 2).slice(1, 0, 3 * 45, 3);
+    matmul(a, b, c);
+    check_views(a, b, TensorView<const float>(c));
+  }
+  SECTION("the returning overload") {
+    const Tensor<float> c = matmul(a, b);
+    REQUIRE(c.shape() == Dims{37, 45});
+    check_views(a, b, c.view());
+  }
+}
+
+TEST_CASE("batched products match item by item, with shared (broadcast) weights") {
+  const auto a = random_tensor<float>({3, 21, 40}, 400);
+  const auto b = random_tensor<bf16>({1, 40, 35}, 401);
+  const auto b3 = random_tensor<float>({3, 40, 35}, 402);
+  Tensor<float> c({3, 21, 35}), c3({3, 21, 35}), strided({3, 21, 35});
+  matmul(TensorView<const float>(a.view()), TensorView<const bf16>(b.view()), c.view());
+  matmul(TensorView<const float>(a.view()), TensorView<const float>(b3.view()), c3.view());
+  gemm_batched(Transpose::no, Transpose::no, 21, 35, 40, 1.0f, a.data(), 40, 21 * 40, b3.data(), 35, 40 * 35, 0.0f,
+               strided.data(), 35, 21 * 35, 3);
+  for (index_t i = 0; i < 3; ++i) {
+    INFO("item " << i);
+    check_views<float, bf16>(a.view().select(0, i), b.view().select(0, 0), c.view().select(0, i));
+    check_views<float, float>(a.view().select(0, i), b3.view().select(0, i), c3.view().select(0, i));
+  }
+  REQUIRE(std::memcmp(c3.data(), strided.data(), sizeof(float) * 3 * 21 * 35) == 0);
+}
+
+TEST_CASE("pre-packed weights give bit-identical results to packing on every call") {
+  for (const auto& s : shapes) {
+    INFO("M=" << s.m << " N=" << s.n << " K=" << s.k);
+    const auto x = random_values<float>(static_cast<std::size_t>(s.m * s.k), 500);
+    const auto w = random_values<bf16>(static_cast<std::size_t>(s.n * s.k), 501);  // linear weights [N, K]
+    const auto wc = random_values<f16>(static_cast<std::size_t>(s.m * s.k), 502);  // conv-style A [M, K]
+    const auto y = random_values<float>(static_cast<std::size_t>(s.k * s.n), 503);
+    std::vector<float> direct(static_cast<std::size_t>(s.m * s.n)), packed(direct.size());
+    gemm(Transpose::no, Transpose::yes, s.m, s.n, s.k, 1.0f, x.data(), s.k, w.data(), s.k, 0.0f, direct.data(), s.n);
+    const PackedMatrix pb = pack_weights_b(Transpose::yes, s.k, s.n, w.data(), s.k);
+    REQUIRE(pb.rows() == s.k);
+    REQUIRE(pb.cols() == s.n);
+    gemm(Transpose::no, s.m, 1.0f, x.data(), s.k, pb, 0.0f, packed.data(), s.n);
+    REQUIRE(std::memcmp(direct.data(), packed.data(), direct.size() * sizeof(float)) == 0);
+
+    gemm(Transpose::no, Transpose::no, s.m, s.n, s.k, 1.0f, wc.data(), s.k, y.data(), s.n, 0.0f, direct.data(), s.n);
+    const PackedMatrix pa = pack_weights_a(Transpose::no, s.m, s.k, wc.data(), s.k);
+    gemm(pa, Transpose::no, s.n, 1.0f, y.data(), s.n, 0.0f, packed.data(), s.n);
+    REQUIRE(std::memcmp(direct.data(), packed.data(), direct.size() * sizeof(float)) == 0);
+    CHECK_THROWS_AS(gemm(Transpose::no, s.m, 1.0f, x.data(), s.k, pa, 0.0f, packed.data(), s.n), ShapeError);
+  }
+}
+
+TEST_CASE("gemm results are bit-identical for 1, 2 and 3 threads") {
+  const GemmCase s{301, 203, 611};
+  const auto a = random_values<float>(static_cast<std::size_t>(s.m * s.k), 600);
+  const auto b = random_values<f16>(static_cast<std::size_t>(s.k * s.n), 601);
+  const int default_threads = max_threads();
+  std::vector<std::vector<float>> results;
+  for (int threads : {1, 2, 3}) {
+    set_threads(threads);
+    auto& c = results.emplace_back(static_cast<std::size_t>(s.m * s.n), 0.25f);
+    gemm(Transpose::no, Transpose::no, s.m, s.n, s.k, 1.0f, a.data(), s.k, b.data(), s.n, 1.0f, c.data(), s.n);
+  }
+  set_threads(default_threads);
+  CHECK(std::memcmp(results[0].data(), results[1].data(), results[0].size() * sizeof(float)) == 0);
+  CHECK(std::memcmp(results[0].data(), results[2].data(), results[0].size() * sizeof(float)) == 0);
+}
+
+TEST_CASE("gemm rejects inconsistent extents and leading dimensions with ShapeError") {
+  const auto a = random_values<float>(64, 700);
+  std::vector<float> c(64);
+  CHECK_THROWS_AS(gemm(Transpose::no, Transpose::no, 4, 4, 4, 1.0f, a.data(), 3, a.data(), 4, 0.0f, c.data(), 4), ShapeError);
+  CHECK_THROWS_AS(gemm(Transpose::no, Transpose::yes, 4, 4, 4, 1.0f, a.data(), 4, a.data(), 2, 0.0f, c.data(), 4), ShapeError);
+  CHECK_THROWS_AS(gemm(Transpose::no, Transpose::no, 4, 4, 4, 1.0f, a.data(), 4, a.data(), 4, 0.0f, c.data(), 3), ShapeError);
+  CHECK_THROWS_AS(gemm(Transpose::no, Transpose::no, -1, 4, 4, 1.0f, a.data(), 4, a.data(), 4, 0.0f, c.data(), 4), ShapeError);
+  const TensorView<const float> a34(a.data(), Dims{3, 4}), a35(a.data(), Dims{3, 5});
+  Tensor<float> out({3, 3});
+  CHECK_THROWS_AS(matmul(a34, a35, out.view()), ShapeError);
+  CHECK_THROWS_AS(matmul(TensorView<const float>(a.data(), Dims{4}), a34), ShapeError);
+  Tensor<float> batched({2, 3, 3});
+  CHECK_THROWS_AS(matmul(TensorView<const float>(a.data(), Dims{3, 3, 4}), TensorView<const float>(a.data(), Dims{4, 3}),
+                         batched.view()), ShapeError);
+}
