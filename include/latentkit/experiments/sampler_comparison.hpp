@@ -63,6 +63,7 @@ using CountingDenoiser = InstrumentedDenoiser<GaussianMixtureDenoiser>;
 /// sigmas[0]) with the given denoiser; stochastic samplers draw their noise from a source seeded with `seed`.
 struct SamplerEntry {
   std::string name;
+  std::string only_schedule;  ///< non-empty: run under this schedule only (A1111 names such as "DPM++ 2M Karras")
   std::function<Batch(CountingDenoiser& model, const Batch& x, std::span<const double> sigmas, std::uint64_t seed)> run;
 };
 /// A schedule: `steps` steps from sigma_max to sigma_min then 0, i.e. steps + 1 decreasing values ending in 0.
@@ -176,6 +177,11 @@ inline ComparisonResult run_comparison(const MixtureProblem& problem, const std:
   std::map<double, DistributionError> floors;
 
   for (const SamplerEntry& sampler : samplers) {
+    if (!sampler.only_schedule.empty() &&
+        std::none_of(schedules.begin(), schedules.end(),
+                     [&](const ScheduleEntry& s) { return s.name == sampler.only_schedule; }))
+      throw Error("compare: sampler " + sampler.name + " runs only under schedule " + sampler.only_schedule +
+                  ", which is not among the schedules compared");
     // Stochastic if two noise seeds give different samples on the same start.
     const std::vector<double> probe = run_sigmas(schedules.front(), 4, problem.sigma_min, problem.sigma_max,
                                                  options.endpoint);
@@ -184,7 +190,8 @@ inline ComparisonResult run_comparison(const MixtureProblem& problem, const std:
     const bool stochastic = max_abs_difference(sampler.run(probe_model, x_probe, probe, options.seed),
                                                sampler.run(probe_model, x_probe, probe, options.seed + 1)) != 0.0;
 
-    for (const ScheduleEntry& schedule : schedules)
+    for (const ScheduleEntry& schedule : schedules) {
+      if (!sampler.only_schedule.empty() && sampler.only_schedule != schedule.name) continue;
       for (int steps : options.steps) {
         const std::vector<double> sigmas =
             run_sigmas(schedule, steps, problem.sigma_min, problem.sigma_max, options.endpoint);
@@ -242,6 +249,7 @@ inline ComparisonResult run_comparison(const MixtureProblem& problem, const std:
         row.overhead_fraction_of_unet = per_step / options.assumed_unet_seconds;
         result.rows.push_back(std::move(row));
       }
+    }
   }
   return result;
 }
