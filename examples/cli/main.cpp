@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "cli_support.hpp"
+#include "commands/compare.hpp"
 #include "commands/inspect.hpp"
 #include "latentkit/config/config.hpp"
 
@@ -21,6 +22,7 @@ struct Command {
 // ---- the command table -------------------------------------------------------------------------------------
 constexpr Command commands[] = {
     {"inspect", "list the tensors, dtypes, shapes, totals and metadata of a .safetensors file", latentkit_cli::inspect},
+    {"compare", "compare samplers x schedules x steps on the analytic model: table, CSV, error-vs-NFE plot", latentkit_cli::compare},
 };
 // -------------------------------------------------------------------------------------------------------------
 

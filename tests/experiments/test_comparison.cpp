@@ -25,7 +25,7 @@ int run_cli(std::vector<std::string_view> args, std::string& out, std::string& e
   std::ostringstream o, e;
   auto* old_out = std::cout.rdbuf(o.rdbuf());
   auto* old_err = std::cerr.rdbuf(e.rdbuf());
-  const int rc = latentkit_cli::run_compare(args);
+  const int rc = latentkit_cli::compare(args);
   std::cout.rdbuf(old_out);
   std::cerr.rdbuf(old_err);
   out = o.str(), err = e.str();

@@ -12,13 +12,12 @@
 #include <string_view>
 #include <vector>
 
+#include "cli_support.hpp"
 #include "latentkit/experiments/comparison_report.hpp"
 #include "latentkit/experiments/problem_file.hpp"
 #include "latentkit/experiments/registry_entries.hpp"
 
 namespace latentkit_cli {
-
-inline constexpr const char* compare_summary = "compare samplers and schedules on the analytic model (table, CSV, plot)";
 
 inline constexpr const char* compare_usage =
     "usage: latentkit compare [--samplers LIST] [--schedules LIST] [--steps LIST] [--out DIR]\n"
@@ -47,7 +46,7 @@ bool parse_number(std::string_view text, T& out) {
 
 }  // namespace detail
 
-inline int run_compare(std::span<const std::string_view> args) {
+inline int compare(std::span<const std::string_view> args) {
   namespace ex = latentkit::experiments;
   std::string samplers = "Euler,Heun,DPM2,LMS,DPM++ 2M,Euler a,DPM++ 2S a,DPM++ SDE,DPM++ 2M SDE";
   std::string schedules = "karras,normal,exponential";
@@ -56,15 +55,16 @@ inline int run_compare(std::span<const std::string_view> args) {
   std::filesystem::path out_dir = "out/compare";
   ex::ComparisonOptions options;
 
-  const auto fail = [](const std::string& message) {
+  // Bad command lines exit 1 (usage), unknown names and unreadable problems 2, with one line on stderr.
+  const auto fail = [](const std::string& message, int code = exit_usage) {
     std::cerr << "latentkit compare: " << message << "\n";
-    return 2;
+    return code;
   };
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string_view a = args[i];
     if (a == "--help" || a == "-h") {
       std::cout << compare_usage;
-      return 0;
+      return exit_ok;
     }
     if (a == "--list") {
       std::cout << "samplers:";
@@ -72,9 +72,9 @@ inline int run_compare(std::span<const std::string_view> args) {
       std::cout << "\nschedules:";
       for (const auto& n : latentkit::schedule_names()) std::cout << "\n  " << n;
       std::cout << "\n";
-      return 0;
+      return exit_ok;
     }
-    if (i + 1 >= args.size()) return fail("option " + std::string(a) + " needs a value\n" + compare_usage);
+    if (i + 1 >= args.size()) return fail("option " + std::string(a) + " needs a value (see latentkit help compare)");
     const std::string value(args[++i]);
     if (a == "--samplers") samplers = value;
     else if (a == "--schedules") schedules = value;
@@ -93,7 +93,7 @@ inline int run_compare(std::span<const std::string_view> args) {
     } else if (a == "--seed") {
       if (!detail::parse_number(value, options.seed)) return fail("--seed must be an unsigned integer, got '" + value + "'");
     } else {
-      return fail("unknown option '" + std::string(a) + "'\n" + compare_usage);
+      return fail("unknown option '" + std::string(a) + "' (see latentkit help compare)");
     }
   }
   options.steps.clear();
@@ -115,16 +115,16 @@ inline int run_compare(std::span<const std::string_view> args) {
     std::filesystem::create_directories(out_dir);
     {
       std::ofstream csv(out_dir / "compare.csv"), txt(out_dir / "compare.txt");
-      if (!csv || !txt) return fail("cannot write into " + out_dir.string());
+      if (!csv || !txt) return fail("cannot write into " + out_dir.string(), exit_bad_input);
       ex::write_csv(csv, result);
       ex::write_table(txt, result);
     }
     const ex::PlotFiles plot = ex::write_plot(out_dir, result);
     std::cout << "\ntable " << (out_dir / "compare.txt").string() << "\ncsv   " << (out_dir / "compare.csv").string()
               << "\n" << plot.message << "\n";
-    return plot.gnuplot_found && !plot.rendered ? 1 : 0;
+    return plot.gnuplot_found && !plot.rendered ? exit_bad_input : exit_ok;
   } catch (const std::exception& e) {  // unknown names (UnknownNameError lists the valid ones), bad files, ...
-    return fail(e.what());
+    return fail(e.what(), exit_bad_input);
   }
 }
 
