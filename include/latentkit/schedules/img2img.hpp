@@ -158,12 +158,12 @@ struct SigmaImg2ImgStart {
   }
 };
 
-/// Applies `convention` to N steps and strength s. `make_sigmas(n)` returns the n+1 sigmas (ending in 0) of the
+/// Applies `convention` to N steps and strength s. `schedule_for_steps(n)` returns the n+1 sigmas (ending in 0) of the
 /// chosen spacing, e.g. [&](index_t n) { return Karras{}.sigmas<double>(n, model); }; a1111_fix_steps calls it
 /// with the longer step count.
 template <class MakeSigmas>
   requires std::invocable<MakeSigmas&, index_t>
-auto img2img_sigmas(Img2ImgConvention convention, index_t num_inference_steps, double strength, MakeSigmas&& make_sigmas)
+auto img2img_sigmas(Img2ImgConvention convention, index_t num_inference_steps, double strength, MakeSigmas&& schedule_for_steps)
     -> SigmaImg2ImgStart<typename std::invoke_result_t<MakeSigmas&, index_t>::value_type> {
   using T = typename std::invoke_result_t<MakeSigmas&, index_t>::value_type;
   detail::check_strength(strength, num_inference_steps);
@@ -190,7 +190,7 @@ auto img2img_sigmas(Img2ImgConvention convention, index_t num_inference_steps, d
       r.start_index = r.steps - r.t_enc - 1;
       break;
   }
-  const std::vector<T> sigmas = make_sigmas(r.steps);
+  const std::vector<T> sigmas = schedule_for_steps(r.steps);
   if (static_cast<index_t>(sigmas.size()) != r.steps + 1)
     throw Error("img2img: the sigma schedule for " + std::to_string(r.steps) + " steps has " +
                 std::to_string(sigmas.size()) + " values; expected " + std::to_string(r.steps + 1));

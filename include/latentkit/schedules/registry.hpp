@@ -47,14 +47,14 @@ inline std::string_view sigma_schedule_name(const AnySigmaSchedule& schedule) {
 
 /// n+1 sigmas ending in 0 for the model's training table, computed in T.
 template <std::floating_point T = double, std::floating_point M>
-std::vector<T> make_sigmas(const AnySigmaSchedule& schedule, index_t n, const DiscreteSchedule<M>& model) {
+std::vector<T> sigmas_for(const AnySigmaSchedule& schedule, index_t n, const DiscreteSchedule<M>& model) {
   return std::visit([&](const auto& s) { return s.template sigmas<T>(n, model); }, schedule);
 }
 
-/// Shorthand: make_sigmas(sigma_schedule_from_name(name), n, model).
+/// Shorthand: sigmas_for(sigma_schedule_from_name(name), n, model).
 template <std::floating_point T = double, std::floating_point M>
 std::vector<T> sigmas_by_name(std::string_view name, index_t n, const DiscreteSchedule<M>& model) {
-  return make_sigmas<T>(sigma_schedule_from_name(name), n, model);
+  return sigmas_for<T>(sigma_schedule_from_name(name), n, model);
 }
 
 LATENTKIT_NAMESPACE_END
