@@ -6,6 +6,7 @@
 #include <future>
 #include <nlohmann/json.hpp>
 
+#include "latentkit/io/safetensors.hpp"
 #include "latentkit/tokenizers/clip_tokenizer.hpp"
 #include "support/fixtures.hpp"
 
@@ -94,6 +95,24 @@ TEST_CASE("the SD1 and OpenCLIP rows of the model fixtures' prompts", "[clip_tok
   CHECK(empty[0] == 49406);
   CHECK(empty[1] == 49407);
   CHECK(empty[2] == 0);
+}
+
+TEST_CASE("the token rows stored with the text-encoder fixtures are reproduced for every prompt", "[clip_tokenizer]") {
+  // SD1 (openai tokenizer, pad 49407) and SD2 (open_clip.tokenize, pad 0); prompts are in the metadata.
+  for (const auto& [file, padding] : {std::pair{"models/clip_text_tiny_io.safetensors", ClipPadding::end_token},
+                                      std::pair{"models/openclip_text_tiny_io.safetensors", ClipPadding::zero}}) {
+    const SafetensorsFile f(latentkit_test::fixture(file));
+    const auto prompts = nlohmann::json::parse(f.metadata().at("prompts")).get<std::vector<std::string>>();
+    const auto rows = f.view<std::int64_t>("tokens");
+    REQUIRE(rows.size(0) == static_cast<index_t>(prompts.size()));
+    const auto tok = ClipTokenizer::load(latentkit_test::fixture("clip_tokenizer/bpe_simple_vocab_16e6.txt.gz"),
+                                         padding == ClipPadding::zero ? ClipFlavor::open_clip : ClipFlavor::openai);
+    for (std::size_t i = 0; i < prompts.size(); ++i) {
+      INFO(file << " prompt " << i << ": " << prompts[i]);
+      const auto row = tok.input_ids(prompts[i], padding, static_cast<std::size_t>(rows.size(1)));
+      for (index_t k = 0; k < rows.size(1); ++k) CHECK(row[static_cast<std::size_t>(k)] == rows(static_cast<index_t>(i), k));
+    }
+  }
 }
 
 TEST_CASE("long inputs are truncated to 75 ids between the start and end tokens", "[clip_tokenizer]") {
