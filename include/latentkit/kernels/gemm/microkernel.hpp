@@ -38,11 +38,15 @@ inline Batch merge_vector(Batch product, Batch c, const TileUpdate& u) noexcept 
 }
 
 /// C[0:rows, 0:cols] (row stride ldc, unit column stride) <- merge(A_panel * B_panel).
-/// `a` holds kc steps of MR floats, `b` kc steps of NR floats (64-byte aligned); rows <= MR, cols <= NR.
+/// `b` holds kc steps of NR floats (64-byte aligned); rows <= MR, cols <= NR.
+/// A packed panel (DirectA = false) holds kc steps of MR floats: a[k * MR + i]. With DirectA, `a` points into a
+/// row-major float matrix with row stride `lda` (a[i * lda + k]) and all MR rows must exist: skinny products
+/// (small N) then skip packing A, whose cost is no longer amortised over many B panels.
 /// Full tiles store straight from registers; edge tiles go through a small buffer.
-template <class Arch>
-inline void micro_kernel(index_t kc, const float* __restrict a, const float* __restrict b, float* c, index_t ldc,
-                         int rows, int cols, const TileUpdate& update) noexcept {
+template <class Arch, bool DirectA = false>
+inline void micro_kernel(index_t kc, const float* __restrict a, [[maybe_unused]] index_t lda,
+                         const float* __restrict b, float* c, index_t ldc, int rows, int cols,
+                         const TileUpdate& update) noexcept {
   using blocking = GemmBlocking<Arch>;
   using batch = typename blocking::batch;
   constexpr int MR = blocking::mr, NV = blocking::nr_vectors, L = blocking::lanes, NR = blocking::nr;
@@ -68,11 +72,11 @@ inline void micro_kernel(index_t kc, const float* __restrict a, const float* __r
     for (int v = 0; v < NV; ++v) bv[v] = batch::load_aligned(b + v * L);
 #pragma GCC unroll 32
     for (int i = 0; i < MR; ++i) {
-      const batch ai(a[i]);
+      const batch ai(DirectA ? a[i * lda + k] : a[i]);
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) acc[i][v] = xsimd::fma(ai, bv[v], acc[i][v]);
     }
-    a += MR;
+    if constexpr (!DirectA) a += MR;
     b += NR;
   }
 

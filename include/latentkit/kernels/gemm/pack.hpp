@@ -135,6 +135,12 @@ template <int MR, GemmOperand T>
 struct StridedASource {
   static constexpr bool prepacked = false;
   StridedMatrix<T> matrix;
+  /// Whether the micro-kernel may read A in place (float with unit k stride): see micro_kernel's DirectA.
+  bool readable_in_place() const noexcept { return std::is_same_v<T, float> && matrix.col_stride == 1; }
+  const float* in_place(index_t i0, index_t p0) const noexcept {
+    if constexpr (std::is_same_v<T, float>) return &matrix(i0, p0);
+    return nullptr;
+  }
   void pack_panel(float* dst, index_t i0, int rows, index_t p0, index_t kc) const noexcept {
     pack_a_panel<MR>(dst, matrix, i0, rows, p0, kc);
   }
