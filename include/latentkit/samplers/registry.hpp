@@ -25,7 +25,11 @@
 #include "latentkit/samplers/euler_ancestral.hpp"
 #include "latentkit/samplers/heun.hpp"
 #include "latentkit/samplers/lms.hpp"
+#include "latentkit/samplers/sampler.hpp"
 #include "latentkit/samplers/step.hpp"
+#include "latentkit/schedules/exponential.hpp"
+#include "latentkit/schedules/karras.hpp"
+#include "latentkit/schedules/normal.hpp"
 
 LATENTKIT_NAMESPACE_BEGIN
 
@@ -163,6 +167,32 @@ inline SamplerChoice parse_sampler(std::string_view name) {
 template <Latent X, Denoiser<X> D, class N, class C = NoCallback>
 X run_steps(const AnyStep& step, D& model, X x, Sigmas sigmas, N&& noise, C&& callback = {}) {
   return std::visit([&](const auto& policy) { return X(policy(model, std::move(x), sigmas, noise, callback)); }, step);
+}
+
+/// The sigmas of a schedule chosen by name for `steps` steps on `model` (Karras with rho 7). `normal` needs the
+/// model's training table, so the denoiser must expose schedule() (DiscreteTimeDenoiser does); otherwise it throws.
+template <class D>
+std::vector<double> schedule_sigmas(ScheduleKind kind, int steps, const D& model) {
+  switch (kind) {
+    case ScheduleKind::karras: return make_sigmas(Karras{}, steps, model);
+    case ScheduleKind::exponential: return make_sigmas(Exponential{}, steps, model);
+    case ScheduleKind::normal:
+      if constexpr (TableSpacingFor<Normal, D>) {
+        return make_sigmas(Normal{}, steps, model);
+      } else {
+        throw Error("schedule 'normal' needs the model's discrete training schedule (a denoiser with schedule()); "
+                    "use 'karras' or 'exponential' for a denoiser that only knows its sigma range");
+      }
+  }
+  throw Error("schedule_sigmas: kind outside the table");
+}
+
+/// Runs a (sampler, schedule, steps) triple chosen at run time on any Denoiser: x = unit_noise * sigmas[0], then
+/// the step policy over the schedule's sigmas. This is what the comparison program and the CLI call.
+template <Latent X, Denoiser<X> D, class N, class C = NoCallback>
+X sample(const SamplerChoice& choice, D& model, const X& unit_noise, int steps, N&& noise, C&& callback = {}) {
+  const std::vector<double> sigmas = schedule_sigmas(choice.schedule, steps, model);
+  return run_steps(make_step(choice.sampler), model, X(unit_noise * sigmas.front()), Sigmas(sigmas), noise, callback);
 }
 
 LATENTKIT_NAMESPACE_END

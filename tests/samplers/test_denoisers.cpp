@@ -1,0 +1,133 @@
+// Denoisers (Gaussian mixture, discrete-time adapters, classifier-free guidance) and the noise sources.
+#include "latentkit/denoisers/discrete_time.hpp"
+#include "latentkit/denoisers/guidance.hpp"
+#include "latentkit/denoisers/vp_network.hpp"
+#include "latentkit/samplers/euler_ancestral.hpp"
+#include "latentkit/schedules/discrete.hpp"
+#include "support.hpp"
+
+using namespace samplers_test;
+
+namespace {
+std::vector<double> fixture_alphas_cumprod() {
+  lk::SafetensorsFile p(latentkit_test::fixture("samplers/problem.safetensors"));
+  return load_vector(p, "diffusers_alphas_cumprod_f32");
+}
+}  // namespace
+
+TEST_CASE("the Gaussian-mixture denoiser reproduces the recorded denoised states and rejects bad shapes") {
+  auto model = fixture_model();
+  lk::SafetensorsFile f(latentkit_test::fixture("samplers/kdiff_euler.safetensors"));
+  for (const auto& run : runs(f)) {
+    const auto xs = load<double>(f, run + ".steps_x");
+    const auto ds = load<double>(f, run + ".steps_denoised");
+    const auto sigmas = load_vector(f, run + ".steps_sigma");
+    for (std::size_t i = 0; i < sigmas.size(); ++i)
+      CHECK(max_abs_diff(model(row(xs, i), sigmas[i]), row(ds, i)) <= 1e-12);
+  }
+  xt::xarray<double> wrong = xt::xarray<double>::from_shape({2, 63});
+  wrong.fill(0.5);
+  CHECK_THROWS_AS(model(wrong, 1.0), lk::ShapeError);
+  CHECK_THROWS_AS(lk::GaussianMixtureDenoiser({1, 2, 3}, {0.5, 0.5}, {1, 1}, 0.1, 10), lk::ShapeError);
+  CHECK_THROWS_AS(lk::GaussianMixtureDenoiser({1, 2}, {0.5, 0.5}, {1, -1}, 0.1, 10), lk::Error);
+}
+
+TEST_CASE("epsilon, v and x0 adapters turn the matching VP network back into the denoiser") {
+  auto model = fixture_model();
+  const auto table = fixture_alphas_cumprod();
+  const auto schedule = lk::DiscreteSchedule<double>::from_alphas_cumprod(std::span<const double>(table));
+  lk::SafetensorsFile problem(latentkit_test::fixture("samplers/problem.safetensors"));
+  const xt::xarray<double> z = load<double>(problem, "z");
+  for (auto p : {lk::Prediction::epsilon, lk::Prediction::v_prediction, lk::Prediction::sample}) {
+    INFO(lk::prediction_name(p));
+    lk::VpNetwork net(model, table, p);
+    lk::DiscreteTimeDenoiser denoiser(net, schedule, p, /*quantize=*/true);
+    CHECK(denoiser.sigma_min() == Approx(schedule.sigma_min()));
+    for (std::size_t t : {0u, 10u, 250u, 999u}) {
+      INFO("t " << t);
+      const double sigma = schedule.sigmas()[t];
+      const xt::xarray<double> x = z * sigma + row(load<double>(problem, "means"), 0);
+      const xt::xarray<double> expected = model(x, sigma);
+      CHECK(max_abs_diff(denoiser(x, sigma), expected) <= 1e-12 * std::max(1.0, sigma));
+    }
+  }
+}
+
+namespace {
+/// A conditioned test denoiser: D(x, sigma, c) = x / (1 + sigma) + c, counting calls and recording batch sizes.
+struct CountingConditioned {
+  int calls = 0;
+  std::vector<std::size_t> batches{};
+  template <class X>
+  X operator()(const X& x, double sigma, const X& c) {
+    ++calls;
+    batches.push_back(x.shape()[0]);
+    return X(x / (1 + sigma) + c);
+  }
+  double sigma_min() const { return 0.1; }
+  double sigma_max() const { return 10; }
+};
+}  // namespace
+
+TEST_CASE("classifier-free guidance evaluates cond and uncond in one batched call") {
+  CountingConditioned inner;
+  xt::xarray<double> uncond = {{1.0, 2.0, 3.0}, {4.0, 5.0, 6.0}};
+  xt::xarray<double> cond = {{-1.0, 0.5, 2.0}, {3.0, -2.0, 1.0}};
+  xt::xarray<double> x = {{0.3, -0.2, 0.1}, {1.5, 2.5, -3.5}};
+  lk::ClassifierFreeGuidance cfg(inner, uncond, cond, 7.5);
+  const xt::xarray<double> out = cfg(x, 1.0);
+  CHECK(inner.calls == 1);
+  REQUIRE(inner.batches == std::vector<std::size_t>{4});
+  const xt::xarray<double> d_u = x / 2.0 + uncond, d_c = x / 2.0 + cond;
+  const xt::xarray<double> expected = d_u + 7.5 * (d_c - d_u);
+  CHECK(max_abs_diff(out, expected) <= 1e-12);
+  CHECK(cfg.sigma_max() == 10);
+  xt::xarray<double> three_rows = xt::xarray<double>::from_shape({3, 3});
+  three_rows.fill(1.0);
+  CHECK_THROWS_AS(cfg(three_rows, 1.0), lk::ShapeError);
+}
+
+TEST_CASE("seeded Gaussian noise is reproducible, standard normal, and independent of the thread count") {
+  xt::xarray<double> like = xt::xarray<double>::from_shape({8, 4097});
+  like.fill(0.0);
+  lk::GaussianNoise a(42), b(42), c(43);
+  const xt::xarray<double> a0 = a(1.0, 0.5, like), a1 = a(0.5, 0.2, like);
+  const xt::xarray<double> b0 = b(1.0, 0.5, like);
+  CHECK(max_abs_diff(a0, b0) == 0.0);
+  CHECK(max_abs_diff(a0, a1) > 1.0);
+  CHECK(max_abs_diff(a0, c(1.0, 0.5, like)) > 1.0);
+  double mean = 0, var = 0;
+  for (double v : a0) mean += v;
+  mean /= double(a0.size());
+  for (double v : a0) var += (v - mean) * (v - mean);
+  var /= double(a0.size());
+  CHECK(std::abs(mean) < 0.02);
+  CHECK(var == Approx(1.0).margin(0.03));
+#if LATENTKIT_HAS_OPENMP
+  const int threads = omp_get_max_threads();
+  omp_set_num_threads(1);
+  const xt::xarray<double> serial = lk::GaussianNoise(42)(1.0, 0.5, like);
+  omp_set_num_threads(std::max(2, threads));
+  const xt::xarray<double> parallel = lk::GaussianNoise(42)(1.0, 0.5, like);
+  omp_set_num_threads(threads);
+  CHECK(max_abs_diff(serial, parallel) == 0.0);
+#endif
+  // float latents get the same draws rounded to float
+  xt::xarray<float> like_f = xt::xarray<float>::from_shape({8, 4097});
+  CHECK(max_abs_diff(lk::GaussianNoise(42)(1.0, 0.5, like_f), a0) <= 1e-6 * 6);
+}
+
+TEST_CASE("replayed noise runs out loudly, checks shapes, and deterministic runs refuse to draw") {
+  xt::xarray<double> x = {{1.0, 2.0}};
+  lk::ReplayNoise<xt::xarray<double>> replay({xt::xarray<double>{{0.5, -0.5}}});
+  CHECK(replay(2.0, 1.0, x)(0, 1) == -0.5);
+  CHECK_THROWS_AS(replay(1.0, 0.5, x), lk::Error);
+  lk::ReplayNoise<xt::xarray<double>> wrong({xt::xarray<double>{{0.5, -0.5, 1.0}}});
+  CHECK_THROWS_AS(wrong(1.0, 0.5, x), lk::ShapeError);
+  auto model = fixture_model();
+  lk::SafetensorsFile problem(latentkit_test::fixture("samplers/problem.safetensors"));
+  const std::vector<double> sigmas{14.6, 3.0, 0.0};
+  CHECK_THROWS_AS(lk::EulerAncestral{}(model, load<double>(problem, "x_T"), sigmas, lk::NoNoise{}), lk::Error);
+  const std::vector<double> increasing{1.0, 2.0, 0.0};
+  CHECK_THROWS_AS(lk::EulerAncestral{}(model, load<double>(problem, "x_T"), increasing, lk::GaussianNoise{}), lk::Error);
+}
