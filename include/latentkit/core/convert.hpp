@@ -6,7 +6,8 @@
 //    them (__F16C__ / __AVX512F__); the rounding mode is the instruction's immediate (nearest even), never MXCSR.
 //    The hardware quiets signalling half NaNs on the way to float while the reference keeps them signalling, so
 //    blocks holding a NaN (a movemask test) are redone by the scalar code.
-//  - bf16: xsimd batches of uint32 with the scalar code's rounding-bias trick, so every xsimd architecture gets it.
+//  - bf16: xsimd batches of uint32 with the scalar code's rounding-bias trick, so every xsimd architecture gets it;
+//    the 32 <-> 16-bit narrowing and widening use the AVX2 / AVX-512F pack and extend instructions when present.
 //  - others: plain loops the compiler vectorises (double<->float, small integers) or xsimd (int32).
 // Large arrays are split into fixed chunks converted in parallel (the result never depends on the thread count:
 // each element is converted on its own).
@@ -18,7 +19,7 @@
 #include <cstring>
 #include <type_traits>
 
-#if defined(__F16C__) || defined(__AVX512F__)
+#if defined(__F16C__) || defined(__AVX2__) || defined(__AVX512F__)
 #include <immintrin.h>
 #endif
 
@@ -94,22 +95,63 @@ inline void half_to_float_span(const f16* src, float* dst, std::size_t n) noexce
   for (; i < n; ++i) dst[i] = static_cast<float>(src[i]);
 }
 
+/// Stores the low 16 bits of each uint32 lane: one pack instruction where the architecture has a lane-ordered
+/// one (vpmovdw on AVX-512F; vpackusdw + vpermq on AVX2, the lanes being below 2^16), a plain loop elsewhere.
+template <class Arch>
+void store_low_halves(const xsimd::batch<std::uint32_t, Arch>& words, std::uint16_t* dst) noexcept {
+#if defined(__AVX512F__)
+  if constexpr (std::is_base_of_v<xsimd::avx512f, Arch>) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), _mm512_cvtepi32_epi16(words));
+    return;
+  }
+#endif
+#if defined(__AVX2__)
+  if constexpr (std::is_base_of_v<xsimd::avx2, Arch>) {
+    const __m256i packed = _mm256_packus_epi32(words, _mm256_setzero_si256());  // per 128-bit lane
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), _mm256_castsi256_si128(_mm256_permute4x64_epi64(packed, 0x08)));
+    return;
+  }
+#endif
+  alignas(64) std::uint32_t lanes[xsimd::batch<std::uint32_t, Arch>::size];
+  words.store_aligned(lanes);
+  for (std::size_t k = 0; k < words.size; ++k) dst[k] = static_cast<std::uint16_t>(lanes[k]);
+}
+
+/// Loads 16-bit values zero-extended into uint32 lanes (vpmovzxwd where available).
+template <class Arch>
+xsimd::batch<std::uint32_t, Arch> load_widened(const std::uint16_t* src) noexcept {
+  using words = xsimd::batch<std::uint32_t, Arch>;
+#if defined(__AVX512F__)
+  if constexpr (std::is_base_of_v<xsimd::avx512f, Arch>)
+    return words(_mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(src))));
+#endif
+#if defined(__AVX2__)
+  if constexpr (std::is_base_of_v<xsimd::avx2, Arch>)
+    return words(_mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src))));
+#endif
+  alignas(64) std::uint32_t lanes[words::size];
+  for (std::size_t k = 0; k < words::size; ++k) lanes[k] = src[k];
+  return words::load_aligned(lanes);
+}
+
 /// float -> bf16 on uint32 lanes: the bits of half.hpp's float_to_bf16_bits, lane by lane.
 struct FloatToBf16Kernel {
   template <class Arch>
   void operator()(Arch, const float* src, bf16* dst, std::size_t n) const noexcept {
     using words = xsimd::batch<std::uint32_t, Arch>;
     constexpr std::size_t width = words::size;
-    alignas(64) std::uint32_t rounded[width];
-    const words abs_mask(0x7FFFFFFFu), inf_bits(0x7F800000u), bias(0x7FFFu), one(1u), quiet(0x40u);
+    using ints = xsimd::batch<std::int32_t, Arch>;
+    const words abs_mask(0x7FFFFFFFu), bias(0x7FFFu), one(1u), quiet(0x40u);
+    const ints inf_bits(0x7F800000);
+    std::uint16_t* out = reinterpret_cast<std::uint16_t*>(dst);  // bf16 is a standard-layout wrapper of its bits
     std::size_t i = 0;
     for (; i + width <= n; i += width) {
       const words x = xsimd::bitwise_cast<words>(xsimd::batch<float, Arch>::load_unaligned(src + i));
       const words nearest_even = (x + (bias + ((x >> 16) & one))) >> 16;
       const words nan_kept = (x >> 16) | quiet;
-      xsimd::select((x & abs_mask) > inf_bits, nan_kept, nearest_even).store_aligned(rounded);
-      // Narrowing 32 -> 16 bits: a plain loop the compiler turns into pack instructions.
-      for (std::size_t k = 0; k < width; ++k) dst[i + k] = bf16::from_bits(static_cast<std::uint16_t>(rounded[k]));
+      // NaN test as a signed compare (|x| < 2^31): AVX2 has no unsigned one. All-ones lanes where x is NaN.
+      const words is_nan = xsimd::bitwise_cast<words>(xsimd::bitwise_cast(xsimd::bitwise_cast<ints>(x & abs_mask) > inf_bits));
+      store_low_halves(nearest_even ^ ((nearest_even ^ nan_kept) & is_nan), out + i);  // blend by mask
     }
     for (; i < n; ++i) dst[i] = bf16(src[i]);
   }
@@ -121,13 +163,10 @@ struct Bf16ToFloatKernel {
   void operator()(Arch, const bf16* src, float* dst, std::size_t n) const noexcept {
     using words = xsimd::batch<std::uint32_t, Arch>;
     constexpr std::size_t width = words::size;
-    alignas(64) std::uint32_t widened[width];
+    const std::uint16_t* in = reinterpret_cast<const std::uint16_t*>(src);
     std::size_t i = 0;
-    for (; i + width <= n; i += width) {
-      for (std::size_t k = 0; k < width; ++k) widened[k] = src[i + k].bits;  // zero-extension: pmovzx
-      const words x = words::load_aligned(widened) << 16;
-      xsimd::bitwise_cast<xsimd::batch<float, Arch>>(x).store_unaligned(dst + i);
-    }
+    for (; i + width <= n; i += width)
+      xsimd::bitwise_cast<xsimd::batch<float, Arch>>(load_widened<Arch>(in + i) << 16).store_unaligned(dst + i);
     for (; i < n; ++i) dst[i] = static_cast<float>(src[i]);
   }
 };
