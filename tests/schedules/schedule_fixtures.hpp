@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdint>
+#include <iomanip>
 #include <string>
 #include <vector>
 
@@ -41,7 +42,7 @@ void require_close(const std::vector<A>& got, const std::vector<B>& want, double
   for (std::size_t i = 0; i < got.size(); ++i) {
     const double g = static_cast<double>(got[i]), w = static_cast<double>(want[i]);
     if (!(std::fabs(g - w) <= rtol * std::fabs(w))) {
-      INFO("index " << i << ": got " << g << ", expected " << w << ", rtol " << rtol);
+      INFO("index " << i << ": got " << std::setprecision(17) << g << ", expected " << w << ", rtol " << rtol);
       CHECK(std::fabs(g - w) <= rtol * std::fabs(w));
       return;
     }

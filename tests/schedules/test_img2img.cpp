@@ -38,16 +38,25 @@ std::vector<double> tensor_values(const SafetensorsFile& f, const std::string& k
   return schedules_test::to_vector<double>(f, key);
 }
 
-TimestepSpacing spacing_of(const std::string& sched, index_t& offset) {
-  const std::size_t u = sched.find('_');
-  REQUIRE(u != std::string::npos);
-  std::string rest = sched.substr(u + 1);
-  offset = 0;
-  if (const std::size_t o = rest.find("_offset"); o != std::string::npos) {
-    offset = std::stoll(rest.substr(o + 7));
-    rest = rest.substr(0, o);
+/// "<family>_<spacing>[_offset<k>]" or "<family>_karras" -> spacing, steps_offset, Karras flag.
+struct SchedulerKey {
+  TimestepSpacing spacing = TimestepSpacing::linspace;
+  index_t offset = 0;
+  bool karras = false;
+};
+SchedulerKey scheduler_key(const std::string& sched) {
+  SchedulerKey k;
+  std::size_t pos = sched.find('_');
+  REQUIRE(pos != std::string::npos);
+  while (pos != std::string::npos) {
+    const std::size_t next = sched.find('_', pos + 1);
+    const std::string tok = sched.substr(pos + 1, next == std::string::npos ? std::string::npos : next - pos - 1);
+    if (tok == "karras") k.karras = true;
+    else if (tok.rfind("offset", 0) == 0) k.offset = std::stoll(tok.substr(6));
+    else k.spacing = parse_timestep_spacing(tok);
+    pos = next;
   }
-  return parse_timestep_spacing(rest);
+  return k;
 }
 
 }  // namespace
@@ -68,8 +77,7 @@ TEST_CASE("every diffusers img2img case: indices, timesteps and the noisy latent
     const std::string sched = key.substr(0, key.find('.'));
     const index_t n = c.at("num_inference_steps").get<index_t>();
     const double strength = c.at("strength").get<double>();
-    index_t offset = 0;
-    const TimestepSpacing spacing = spacing_of(sched, offset);
+    const SchedulerKey sk = scheduler_key(sched);
     const DiffusersImg2ImgStart start = diffusers_img2img_start(n, strength);
     CHECK(start.t_start == c.at("t_start").get<index_t>());
     CHECK(start.num_steps_run == c.at("num_steps_run").get<index_t>());
@@ -77,7 +85,8 @@ TEST_CASE("every diffusers img2img case: indices, timesteps and the noisy latent
     const std::string noisy_key = "diffusers." + key + ".noisy";
 
     if (sched.rfind("ddim_", 0) == 0) {
-      const std::vector<std::int64_t> all = ddim_timesteps(n, spacing, offset, train.num_train_timesteps);
+      REQUIRE_FALSE(sk.karras);  // DDIM has no Karras sigmas
+      const std::vector<std::int64_t> all = ddim_timesteps(n, sk.spacing, sk.offset, train.num_train_timesteps);
       require_equal(all, c.at("all_timesteps").get<std::vector<std::int64_t>>(), "all_timesteps");
       const std::span<const std::int64_t> all_span(all);
       require_equal(diffusers_img2img_timesteps(all_span, start), c.at("timesteps_run").get<std::vector<std::int64_t>>(), "timesteps_run");
@@ -96,8 +105,9 @@ TEST_CASE("every diffusers img2img case: indices, timesteps and the noisy latent
     } else if (sched.rfind("euler_", 0) == 0) {
       EulerDiscreteConfig cfg;
       cfg.train = train;
-      cfg.timestep_spacing = spacing;
-      cfg.steps_offset = offset;
+      cfg.timestep_spacing = sk.spacing;
+      cfg.steps_offset = sk.offset;
+      cfg.use_karras_sigmas = sk.karras;
       const EulerDiscreteTimesteps e = euler_discrete_timesteps(std::span<const float>(ac), cfg, n);
       require_close(e.timesteps, c.at("all_timesteps").get<std::vector<double>>(), 2e-6, "all_timesteps");
       const std::span<const float> all_span(e.timesteps);
