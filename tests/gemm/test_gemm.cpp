@@ -238,3 +238,31 @@ TEST_CASE("gemm rejects inconsistent extents and leading dimensions with ShapeEr
   CHECK_THROWS_AS(matmul(TensorView<const float>(a.data(), Dims{3, 3, 4}), TensorView<const float>(a.data(), Dims{4, 3}),
                          batched.view()), ShapeError);
 }
+
+#include "latentkit/kernels/gemm/bf16_dot.hpp"
+#if defined(LATENTKIT_HAS_AVX512_BF16_GEMM)
+// Built only where the compiler targets AVX512-BF16 (which a native build does only on a CPU that has it).
+TEST_CASE("the vdpbf16ps GEMM matches the reference on bf16-rounded activations and weights") {
+  for (const auto& s : shapes) {
+    INFO("M=" << s.m << " N=" << s.n << " K=" << s.k);
+    const auto a = random_values<float>(static_cast<std::size_t>(s.m * s.k), 800);
+    const auto b = random_values<bf16>(static_cast<std::size_t>(s.k * s.n), 801);
+    std::vector<float> c(static_cast<std::size_t>(s.m * s.n));
+    gemm_bf16_dot(s.m, s.n, s.k, 1.0f, a.data(), s.k, b.data(), s.n, 0.0f, c.data(), s.n);
+    std::vector<double> exact, magnitude;
+    for (index_t i = 0; i < s.m; ++i)
+      for (index_t j = 0; j < s.n; ++j) {
+        double sum = 0.0, abs_sum = 0.0;
+        for (index_t p = 0; p < s.k; ++p) {
+          const double term = static_cast<double>(static_cast<float>(bf16(a[static_cast<std::size_t>(i * s.k + p)]))) *
+                              static_cast<float>(b[static_cast<std::size_t>(p * s.n + j)]);
+          sum += term;
+          abs_sum += std::abs(term);
+        }
+        exact.push_back(sum);
+        magnitude.push_back(abs_sum);
+      }
+    check_within_bound(exact, magnitude, c, s.k);
+  }
+}
+#endif
