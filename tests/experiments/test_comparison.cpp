@@ -150,3 +150,25 @@ TEST_CASE("the compare command writes the table, the CSV and the plot files", "[
   CHECK(std::filesystem::exists(dir / "compare.dat"));
   std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("the comparison's schedules reproduce k-diffusion's sigmas for every recorded step count", "[experiments]") {
+  const auto doc = nlohmann::json::parse(latentkit_test::read_text(latentkit_test::fixture("schedules/schedules.json")));
+  const double lo = doc["sigma_min"], hi = doc["sigma_max"];
+  // normal: the float32 SD1 table (rtol 2e-6, README); karras/exponential in double (rtol 1e-12).
+  const std::vector<std::tuple<std::string, std::string, double>> cases{
+      {"normal", "kdiff_discrete_f32", 2e-6}, {"karras", "kdiff_karras_f64", 1e-12},
+      {"exponential", "kdiff_exponential_f64", 1e-12}};
+  int checked = 0;
+  for (const auto& [n_text, by_key] : doc["steps"].items()) {
+    const int n = std::stoi(n_text);
+    for (const auto& [name, key, rtol] : cases) {
+      const std::vector<double> expected = by_key[key]["sigmas"];
+      const std::vector<double> got = ex::schedule_entry(name).sigmas(n, lo, hi);
+      INFO(name << " N=" << n);
+      REQUIRE(got.size() == expected.size());
+      for (std::size_t i = 0; i < got.size(); ++i) CHECK(got[i] == Approx(expected[i]).epsilon(rtol).margin(0));
+      ++checked;
+    }
+  }
+  CHECK(checked >= 3 * 8);
+}

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <ostream>
 #include <sstream>
@@ -61,8 +62,8 @@ inline void write_table(std::ostream& out, const ComparisonResult& result) {
   out << "problem: " << result.problem << " (K=" << result.components << ", D=" << result.dims
       << ", batch " << result.batch << ")\n";
   for (const ReferenceInfo& ref : result.references) {
-    out << "ODE reference sigma " << detail::format_number(ref.sigma_start, "%.6g") << " -> "
-        << detail::format_number(ref.sigma_end, "%.6g") << ": ";
+    out << "ODE reference sigma " << detail::format_number(ref.sigma_start, "%.17g") << " -> "
+        << detail::format_number(ref.sigma_end, "%.17g") << ": ";
     if (ref.closed_form)
       out << "closed form (K=1)\n";
     else
@@ -192,16 +193,23 @@ inline PlotFiles write_plot(const std::filesystem::path& dir, const ComparisonRe
   const bool has_ode = std::any_of(series.begin(), series.end(), [](const Series& s) { return !s.stochastic; });
   const bool has_sde = std::any_of(series.begin(), series.end(), [](const Series& s) { return s.stochastic; });
   const std::string data_name = files.data.filename().string();
-  const std::string end_name = result.options.endpoint == Endpoint::zero ? "sigma = 0" : "sigma_min";
+  const std::string end_name = result.options.endpoint == Endpoint::zero ? "σ = 0" : "σ_{min}";
 
   const auto panel = [&](std::ostream& gp, bool stochastic) {
     gp << "set title \""
        << (stochastic ? "Stochastic samplers: distribution error (sliced W1 of " +
                             std::to_string(result.options.stochastic_batch) + " samples)"
-                      : "Deterministic samplers: distance to the exact ODE solution at " + end_name)
+                      : "Deterministic samplers: distance to the exact probability-flow solution at " + end_name)
        << "\"\n";
     gp << "set ylabel \"" << (stochastic ? "sliced Wasserstein-1 to the true distribution" : "max |x - x_{exact}|")
        << "\"\n";
+    // Ranges from the data (log axes autoscale to whole decades, which wastes most of the panel).
+    double lo = std::numeric_limits<double>::infinity(), hi = 0;
+    for (const Series& s : series)
+      if (s.stochastic == stochastic)
+        for (const auto& point : s.points) lo = std::min(lo, point.second), hi = std::max(hi, point.second);
+    if (stochastic && floor_count) lo = std::min(lo, floor_sum / floor_count);
+    if (hi > 0) gp << "set yrange [" << lo / 1.6 << ":" << hi * 1.6 << "]\n";
     gp << "unset arrow; unset label\n";
     if (stochastic && floor_count) {
       const double floor = floor_sum / floor_count;
@@ -226,14 +234,18 @@ inline PlotFiles write_plot(const std::filesystem::path& dir, const ComparisonRe
   };
   const auto figure = [&](std::ostream& gp, const std::string& terminal, const std::string& output) {
     const int panels = int(has_ode) + int(has_sde);
-    gp << "set terminal " << terminal << " size " << (panels == 2 ? 1700 : 950) << ",760\n";
+    gp << "set terminal " << terminal << " size " << (panels == 2 ? 1800 : 1000) << ",980\n";
     gp << "set output \"" << detail::gnuplot_string(output) << "\"\n";
     gp << "set multiplot layout 1," << std::max(1, panels) << " title \""
        << detail::gnuplot_string("Sampler error vs denoiser calls - " + result.problem) << "\" font \",15\"\n";
     gp << "set logscale xy 10\nset format y \"10^{%L}\"\nset xlabel \"denoiser calls (NFE)\"\n"
           "set grid xtics ytics mxtics mytics lc rgb \"#dddddd\"\n"
-          "set key outside right top vertical spacing 1.1 font \",10\"\n"
+          "set key outside below center horizontal maxcols 3 width 2 spacing 1.1 font \",10\" title \" \"\n"
           "set border lw 1.2\nset mxtics 10\nset mytics 10\n";
+    double nfe_lo = std::numeric_limits<double>::infinity(), nfe_hi = 0;
+    for (const Series& s : series)
+      for (const auto& point : s.points) nfe_lo = std::min(nfe_lo, point.first), nfe_hi = std::max(nfe_hi, point.first);
+    if (nfe_hi > 0) gp << "set xrange [" << nfe_lo / 1.4 << ":" << nfe_hi * 1.4 << "]\n";
     if (has_ode) panel(gp, false);
     if (has_sde) panel(gp, true);
     gp << "unset multiplot\nset output\n";

@@ -37,12 +37,15 @@ inline std::vector<double> exponential_sigmas(int n, double sigma_min, double si
   return s;
 }
 
-/// The sigmas of a registry schedule. `normal` is the discrete schedule of an SD1 model (float32 table, k-diffusion
-/// get_sigmas), so it ignores sigma_min/sigma_max, which for SD1 problems are that table's ends anyway.
+/// The sigmas of a registry schedule. `normal` is the discrete schedule of an SD1 model (its float32 table, as A1111
+/// uses it; k-diffusion get_sigmas), so it ignores sigma_min/sigma_max, which for SD1 problems are that table's ends anyway.
 inline std::vector<double> registry_sigmas(ScheduleKind kind, int steps, double sigma_min, double sigma_max) {
   switch (kind) {
     case ScheduleKind::normal: {
-      const auto table = DiscreteSchedule<float>::from_training(TrainingSchedule{});
+      // An SD1 checkpoint's float32 alphas_cumprod buffer is the float64 CompVis schedule cast to float32.
+      const std::vector<double> abar = alphas_cumprod<double>(TrainingSchedule{});
+      const std::vector<float> abar_f32 = cast_values<float>(std::span<const double>(abar));
+      const auto table = DiscreteSchedule<float>::from_alphas_cumprod(std::span<const float>(abar_f32));
       const std::vector<float> s = table.get_sigmas(steps);
       return std::vector<double>(s.begin(), s.end());
     }
