@@ -67,7 +67,7 @@ TEST_CASE("BREAK is a whole word that splits fragments", "[prompt]") {
 
 TEST_CASE("prompts become 77-token chunks with per-token weights", "[prompt]") {
   const auto& tok = tokenizer();
-  const std::int32_t cat = tok.encode("cat")[0], comma = *tok.token_id(",</w>");
+  const std::int32_t cat = tok.encode("cat")[0];
   const auto one = tokenize_prompt(tok, "(cat:1.5) cat");
   REQUIRE(one.chunks.size() == 1);
   CHECK(one.token_count == 2);

@@ -203,7 +203,7 @@ inline ClipVocabulary ClipVocabulary::from_hf_files(const std::filesystem::path&
 inline ClipVocabulary ClipVocabulary::load(const std::filesystem::path& path) {
   namespace fs = std::filesystem;
   if (fs::is_directory(path)) {
-    for (const fs::path dir : {path, path / "tokenizer"}) {
+    for (const fs::path& dir : {path, path / "tokenizer"}) {
       if (fs::is_regular_file(dir / "bpe_simple_vocab_16e6.txt.gz")) return from_bpe_gz(dir / "bpe_simple_vocab_16e6.txt.gz");
       if (fs::is_regular_file(dir / "vocab.json") && fs::is_regular_file(dir / "merges.txt"))
         return from_hf_files(dir / "vocab.json", dir / "merges.txt");
@@ -244,7 +244,7 @@ inline std::filesystem::path find_clip_vocabulary() {
     tried += "\n  " + p.string();
     if (fs::is_regular_file(p)) return p;
     if (fs::is_directory(p)) {
-      for (const fs::path dir : {p, p / "tokenizer"}) {
+      for (const fs::path& dir : {p, p / "tokenizer"}) {
         if (fs::is_regular_file(dir / "bpe_simple_vocab_16e6.txt.gz")) return dir / "bpe_simple_vocab_16e6.txt.gz";
         if (fs::is_regular_file(dir / "vocab.json") && fs::is_regular_file(dir / "merges.txt")) return dir / "vocab.json";
       }
