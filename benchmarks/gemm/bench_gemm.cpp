@@ -112,6 +112,13 @@ void bench_conv(benchmark::State& state, ConvShape s, int threads) {
   latentkit_bench::set_flop_counters(state, 2.0 * s.out_channels * out * out * s.channels * 9, threads);
 }
 
+/// Single-threaded runs are timed on CPU time (robust to other jobs on a shared machine), multi-threaded ones on
+/// wall time (the main thread's CPU time would miss the workers).
+benchmark::internal::Benchmark* timed(benchmark::internal::Benchmark* b, int threads) {
+  if (threads > 1) b->UseRealTime();
+  return b->Unit(benchmark::kMillisecond);
+}
+
 std::string shape_label(index_t m, index_t n, index_t k) {
   return "M=" + std::to_string(m) + ",N=" + std::to_string(n) + ",K=" + std::to_string(k);
 }
@@ -139,16 +146,16 @@ void register_all() {
                                        std::pair{Impl::eigen, "eigen"}}) {
         auto* b = benchmark::RegisterBenchmark(("gemm/" + std::string(name) + "/" + s.label + suffix).c_str(),
                                                bench_gemm, impl, s, t);
-        b->UseRealTime()->Unit(benchmark::kMillisecond);
+        timed(b, t);
         if (s.m * s.n * s.k >= 4096LL * 4096 * 4096) b->Iterations(1);
       }
     }
     for (const auto& s : sd) {
       if (s.k < 320) continue;
-      benchmark::RegisterBenchmark(("gemm_bf16/latentkit/convert_while_packing/" + s.label + suffix).c_str(),
-                                   bench_gemm_bf16, false, s, t)->UseRealTime()->Unit(benchmark::kMillisecond);
-      benchmark::RegisterBenchmark(("gemm_bf16/latentkit/prepacked/" + s.label + suffix).c_str(), bench_gemm_bf16,
-                                   true, s, t)->UseRealTime()->Unit(benchmark::kMillisecond);
+      timed(benchmark::RegisterBenchmark(("gemm_bf16/latentkit/convert_while_packing/" + s.label + suffix).c_str(),
+                                   bench_gemm_bf16, false, s, t), t);
+      timed(benchmark::RegisterBenchmark(("gemm_bf16/latentkit/prepacked/" + s.label + suffix).c_str(), bench_gemm_bf16,
+                                   true, s, t), t);
     }
     const std::vector<ConvShape> convs = {
         {"[1,320,64,64]->320", 320, 64, 320, 1, Conv2dGeometry::padded(1)},
@@ -158,15 +165,15 @@ void register_all() {
         {"vae_down_[1,256,128,128]->256_s2", 256, 128, 256, 2, Conv2dGeometry{2, 2, 0, 1, 0, 1}},
     };
     for (const auto& cs : convs) {
-      benchmark::RegisterBenchmark(("conv2d/latentkit/" + cs.label + suffix).c_str(), bench_conv, cs, t)
-          ->UseRealTime()->Unit(benchmark::kMillisecond);
+      timed(benchmark::RegisterBenchmark(("conv2d/latentkit/" + cs.label + suffix).c_str(), bench_conv, cs, t)
+          , t);
       // The GEMM this convolution reduces to: C[O, pixels] = W[O, C*9] * im2col[C*9, pixels].
       const index_t out = cs.geometry.output_extent(cs.size, 3, true);
       const Shape g{"", cs.out_channels, out * out, cs.channels * 9};
-      benchmark::RegisterBenchmark(("conv2d/gemm_equivalent/latentkit/" + cs.label + "/" + shape_label(g.m, g.n, g.k) + suffix).c_str(),
-                                   bench_gemm, Impl::latentkit, g, t)->UseRealTime()->Unit(benchmark::kMillisecond);
-      benchmark::RegisterBenchmark(("conv2d/gemm_equivalent/openblas/" + cs.label + "/" + shape_label(g.m, g.n, g.k) + suffix).c_str(),
-                                   bench_gemm, Impl::openblas, g, t)->UseRealTime()->Unit(benchmark::kMillisecond);
+      timed(benchmark::RegisterBenchmark(("conv2d/gemm_equivalent/latentkit/" + cs.label + "/" + shape_label(g.m, g.n, g.k) + suffix).c_str(),
+                                   bench_gemm, Impl::latentkit, g, t), t);
+      timed(benchmark::RegisterBenchmark(("conv2d/gemm_equivalent/openblas/" + cs.label + "/" + shape_label(g.m, g.n, g.k) + suffix).c_str(),
+                                   bench_gemm, Impl::openblas, g, t), t);
     }
   }
 }

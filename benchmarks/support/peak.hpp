@@ -6,7 +6,7 @@
 // very CPU, at its current clock and under its current load, can do.
 #pragma once
 #include <algorithm>
-#include <chrono>
+#include <ctime>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -51,24 +51,33 @@ struct FmaLoop {
   }
 };
 
-/// GFLOP/s of the FMA loop on `threads` threads (each runs its own loop; wall time of the slowest counts).
-/// Best of several trials: the peak is an upper bound, so noise from other processes is filtered out.
+/// CPU time of the calling thread, seconds. Rates measured against it are what the core delivers while it runs
+/// the loop, unaffected by time slices lost to other processes on a shared machine.
+inline double thread_cpu_seconds() noexcept {
+  timespec t{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+}
+
+/// GFLOP/s of the FMA loop on `threads` threads: the sum of each thread's rate over its own CPU time (each thread
+/// is pinned to nothing; with no more threads than cores this is the machine's FMA capacity). Best of several
+/// trials: the peak is an upper bound, so lower trials are noise.
 inline double measure_fma_gflops(int threads) {
   // ~50-100 ms per trial on a 3 GHz AVX2 core; read through volatile so the trip count is not a constant.
   volatile std::int64_t iterations_source = 4'000'000;
   const std::int64_t iterations = iterations_source;
   double best = 0.0;
   for (int trial = 0; trial < 5; ++trial) {
-    double flops = 0.0;
-    const auto start = std::chrono::steady_clock::now();
-    LATENTKIT_OMP(parallel for num_threads(threads) reduction(+ : flops) schedule(static, 1))
+    double gflops = 0.0;
+    LATENTKIT_OMP(parallel for num_threads(threads) reduction(+ : gflops) schedule(static, 1))
     for (int t = 0; t < threads; ++t) {
       float sink = 0.0f;
-      flops += latentkit::simd::dispatch(FmaLoop{})(iterations, &sink);
+      const double start = thread_cpu_seconds();
+      const double flops = latentkit::simd::dispatch(FmaLoop{})(iterations, &sink);
+      gflops += flops / (thread_cpu_seconds() - start) * 1e-9;
       benchmark::DoNotOptimize(sink);
     }
-    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    best = std::max(best, flops / seconds * 1e-9);
+    best = std::max(best, gflops);
   }
   return best;
 }
@@ -96,9 +105,10 @@ inline double peak_gflops(int threads) {
 }
 
 /// Sets the `gflops` and `peak_fraction` counters from the flops one iteration performs.
-/// Both are rate counters, so Google Benchmark divides by the measured time of each repetition (real time when
-/// the benchmark calls UseRealTime(), which multi-threaded kernels must: CPU time of the main thread alone
-/// undercounts OpenMP work); medians over --benchmark_repetitions are therefore medians of per-run rates.
+/// Both are rate counters, so Google Benchmark divides by the measured time of each repetition; medians over
+/// --benchmark_repetitions are medians of per-run rates. Which time: a single-threaded benchmark should keep the
+/// default (the main thread's CPU time: robust on a machine shared with other jobs); a multi-threaded one must
+/// call UseRealTime(), since the main thread's CPU time does not include the OpenMP workers.
 inline void set_flop_counters(benchmark::State& state, double flops_per_iteration, int threads) {
   const double total = flops_per_iteration * static_cast<double>(state.iterations());
   state.counters["gflops"] = benchmark::Counter(total * 1e-9, benchmark::Counter::kIsRate);
