@@ -20,13 +20,17 @@ TEST_CASE("every A1111, stable-diffusion.cpp and canonical sampler name resolves
   CHECK(lk::parse_sampler("DPM++ 2M SDE Heun Karras").sampler == lk::SamplerKind::dpmpp_2m_sde_heun);
   CHECK(lk::parse_sampler("Euler a").sampler == lk::SamplerKind::euler_ancestral);
   CHECK(lk::parse_sampler("dpm++2s_a").sampler == lk::SamplerKind::dpmpp_2s_ancestral);
+  CHECK(lk::parse_sampler("lcm").sampler == lk::SamplerKind::lcm);
   CHECK(lk::parse_schedule("karras") == lk::ScheduleKind::karras);
   CHECK(lk::parse_schedule("discrete") == lk::ScheduleKind::normal);
   for (const auto& name : lk::sampler_names()) CHECK_NOTHROW(lk::parse_sampler(name));
   const auto names = lk::sampler_names();
   CHECK(std::set<std::string>(names.begin(), names.end()).size() == names.size());  // no duplicates
-  // 13 canonical + 13 A1111 x 3 schedule spellings + the 4 sd.cpp names that differ from the canonical ones
-  CHECK(names.size() == 13 + 13 * 3 + 4);
+  // canonical + A1111 x 3 schedule spellings + the sd.cpp names that differ from the canonical ones
+  std::size_t sdcpp_only = 0;
+  for (const auto& row : lk::sampler_table) sdcpp_only += !row.sdcpp.empty() && row.sdcpp != row.name;
+  CHECK(sdcpp_only == 4);
+  CHECK(names.size() == lk::sampler_table.size() * 4 + sdcpp_only);
   CHECK(std::get<lk::DPMpp2MSDE>(lk::make_step(lk::SamplerKind::dpmpp_2m_sde_heun)).solver_type == lk::SolverType::heun);
 }
 
@@ -78,4 +82,17 @@ TEST_CASE("a (sampler, schedule, steps) triple runs on any denoiser and equals t
     const xt::xarray<double> x = lk::sample({row.kind, lk::ScheduleKind::normal}, unet_like, z, 6, lk::GaussianNoise(1));
     CHECK(max_abs(x) < 20.0);
   }
+}
+
+TEST_CASE("LCM jumps to the denoised estimate and re-noises to the next level") {
+  auto model = fixture_model();
+  lk::SafetensorsFile problem(latentkit_test::fixture("samplers/problem.safetensors"));
+  const xt::xarray<double> x = load<double>(problem, "x_T");
+  const xt::xarray<double> z = load<double>(problem, "z");
+  const std::vector<double> sigmas{14.614642143249512, 2.0, 0.0};
+  lk::ReplayNoise<xt::xarray<double>> replay({z});
+  const xt::xarray<double> out = lk::LCM{}(model, x, sigmas, replay);
+  const xt::xarray<double> x1 = model(x, sigmas[0]) + 2.0 * z;
+  CHECK(max_abs_diff(out, model(x1, 2.0)) <= 1e-12);
+  CHECK(replay.used() == 1);
 }

@@ -24,6 +24,7 @@
 #include "latentkit/samplers/euler.hpp"
 #include "latentkit/samplers/euler_ancestral.hpp"
 #include "latentkit/samplers/heun.hpp"
+#include "latentkit/samplers/lcm.hpp"
 #include "latentkit/samplers/lms.hpp"
 #include "latentkit/samplers/sampler.hpp"
 #include "latentkit/samplers/step.hpp"
@@ -35,7 +36,7 @@ LATENTKIT_NAMESPACE_BEGIN
 
 enum class SamplerKind {
   euler, euler_ancestral, heun, dpm2, dpm2_ancestral, lms, dpmpp_2s_ancestral,
-  dpmpp_2m, dpmpp_sde, dpmpp_2m_sde, dpmpp_2m_sde_heun, dpmpp_3m_sde, ddim
+  dpmpp_2m, dpmpp_sde, dpmpp_2m_sde, dpmpp_2m_sde_heun, dpmpp_3m_sde, ddim, lcm
 };
 
 /// One row of the name table. `name` is the canonical spelling (k-diffusion's sample_<name>, also ComfyUI's);
@@ -48,7 +49,7 @@ struct SamplerInfo {
   bool stochastic;  // draws fresh noise (with the default hyper-parameters)
 };
 
-inline constexpr std::array<SamplerInfo, 13> sampler_table{{
+inline constexpr std::array<SamplerInfo, 14> sampler_table{{
     {SamplerKind::euler, "euler", "Euler", "euler", false},
     {SamplerKind::euler_ancestral, "euler_ancestral", "Euler a", "euler_a", true},
     {SamplerKind::heun, "heun", "Heun", "heun", false},
@@ -62,6 +63,7 @@ inline constexpr std::array<SamplerInfo, 13> sampler_table{{
     {SamplerKind::dpmpp_2m_sde_heun, "dpmpp_2m_sde_heun", "DPM++ 2M SDE Heun", "", true},
     {SamplerKind::dpmpp_3m_sde, "dpmpp_3m_sde", "DPM++ 3M SDE", "", true},
     {SamplerKind::ddim, "ddim", "DDIM", "", false},
+    {SamplerKind::lcm, "lcm", "LCM", "lcm", true},
 }};
 
 inline const SamplerInfo& sampler_info(SamplerKind kind) {
@@ -72,7 +74,7 @@ inline const SamplerInfo& sampler_info(SamplerKind kind) {
 
 /// Every step policy, for run-time dispatch with std::visit.
 using AnyStep = std::variant<Euler, EulerAncestral, Heun, DPM2, DPM2Ancestral, LMS, DPMpp2SAncestral, DPMpp2M, DPMppSDE,
-                             DPMpp2MSDE, DPMpp3MSDE, DDIM>;
+                             DPMpp2MSDE, DPMpp3MSDE, DDIM, LCM>;
 
 /// The step policy with its upstream default hyper-parameters.
 inline AnyStep make_step(SamplerKind kind) {
@@ -90,6 +92,7 @@ inline AnyStep make_step(SamplerKind kind) {
     case SamplerKind::dpmpp_2m_sde_heun: return DPMpp2MSDE{.solver_type = SolverType::heun};
     case SamplerKind::dpmpp_3m_sde: return DPMpp3MSDE{};
     case SamplerKind::ddim: return DDIM{};
+    case SamplerKind::lcm: return LCM{};
   }
   throw Error("make_step: kind outside the table");
 }
