@@ -28,6 +28,10 @@
 LATENTKIT_NAMESPACE_BEGIN
 namespace experiments {
 
+/// SD1's noise range (the ends of its float32 sigma table), for problems that do not store one.
+inline constexpr double sd1_sigma_min = 0.029167532920837402;
+inline constexpr double sd1_sigma_max = 14.614642143249512;
+
 /// Standard normal numbers reproducible bit for bit on every platform: std::mt19937_64 (whose output sequence the
 /// C++ standard fixes) feeding a Box-Muller transform written here (std::normal_distribution is not portable).
 class PortableGaussian {
@@ -173,8 +177,8 @@ inline MixtureProblem embedded_mixture_problem(std::uint64_t seed = 1234, std::s
   p.variances = {0.25, 0.09, 0.64};
   p.means = gauss.matrix(3, dims) * 0.6;
   p.z = gauss.matrix(batch, dims);
-  p.sigma_min = 0.029167532920837402;
-  p.sigma_max = 14.614642143249512;
+  p.sigma_min = sd1_sigma_min;
+  p.sigma_max = sd1_sigma_max;
   p.origin = "embedded K=3 D=" + std::to_string(dims) + " seed " + std::to_string(seed);
   p.validate();
   return p;

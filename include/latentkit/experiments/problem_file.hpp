@@ -20,10 +20,6 @@
 LATENTKIT_NAMESPACE_BEGIN
 namespace experiments {
 
-/// SD1's noise range (float32 sigma table), used by files that do not store one.
-inline constexpr double sd1_sigma_min = 0.029167532920837402;
-inline constexpr double sd1_sigma_max = 14.614642143249512;
-
 namespace detail {
 
 inline xt::xarray<double> load_matrix(const SafetensorsFile& file, const std::string& key, int rank) {
