@@ -73,7 +73,6 @@ TEST_CASE("every fixture file is read, and its tensors and metadata survive a wr
     INFO("fixture " << path.string());
     const SafetensorsFile f(path);
     REQUIRE(f.path() == path);
-    REQUIRE(!f.tensors().empty());
     REQUIRE(std::is_sorted(f.tensors().begin(), f.tensors().end(),
                            [](const TensorInfo& a, const TensorInfo& b) { return a.name < b.name; }));
     std::uint64_t total = 0;
