@@ -44,9 +44,10 @@ struct AttentionOptions {
 
 namespace attention_detail {
 
-/// Queries per task (columns of the S^T tile) and keys per step (its rows). 64 x 64 floats = 16 KiB: the score tile,
-/// Q^T and O^T for SD's head dims stay in L1/L2 while K and V stream.
-inline constexpr index_t query_block = 64;
+/// Queries per task (columns of the S^T tile) and keys per step (its rows). 128 x 64 floats = 32 KiB score tile;
+/// with Q^T and O^T (d x 128 each) it stays in L2 while K and V stream. Measured on a 2-core AVX2 EPYC: 128 x 64
+/// beats 64 x 64 by ~10% (Q packing and the per-task epilogue amortise over twice the keys x queries).
+inline constexpr index_t query_block = 128;
 inline constexpr index_t key_block = 64;
 
 /// Floats of one thread's workspace: Q^T [d x Mq], S^T [Nk x Mq], O^T [dv x Mq], and m, l, alpha [Mq].
@@ -162,7 +163,8 @@ struct AttentionKernel {
         // Q^T, pre-scaled; padding columns are zero (finite scores, results ignored).
         for (index_t c = 0; c < d; ++c) {
           float* row = qt + c * Mq;
-          for (index_t i = 0; i < mq; ++i) row[i] = q(i0 + i, c) * p.scale;
+          const float* qcol = &q(i0, c);
+          for (index_t i = 0; i < mq; ++i) row[i] = qcol[i * q.stride(0)] * p.scale;
           std::fill(row + mq, row + ncols, 0.0f);
         }
         std::fill(m, m + ncols, neg_inf);
@@ -210,10 +212,12 @@ struct AttentionKernel {
           tile<Arch>(dv, vblk, v.stride(1), v.stride(0), nk, st, Mq, ot, Mq, ncols, alpha);
         }
 
+        // One reciprocal per query instead of dv divisions (divisions would dominate short cross-attention).
         const TensorView<float> o = p.out.select(0, b).select(0, h);
         for (index_t i = 0; i < mq; ++i) {
-          const float li = l[i];
-          for (index_t c = 0; c < dv; ++c) o(i0 + i, c) = li > 0.0f ? ot[c * Mq + i] / li : 0.0f;
+          const float inv = l[i] > 0.0f ? 1.0f / l[i] : 0.0f;
+          float* orow = &o(i0 + i, index_t{0});
+          for (index_t c = 0; c < dv; ++c) orow[c * o.stride(1)] = ot[c * Mq + i] * inv;
         }
       }
     }
