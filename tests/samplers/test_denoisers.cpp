@@ -2,6 +2,8 @@
 #include "latentkit/denoisers/discrete_time.hpp"
 #include "latentkit/denoisers/guidance.hpp"
 #include "latentkit/denoisers/vp_network.hpp"
+#include "latentkit/samplers/dpmpp_sde.hpp"
+#include "latentkit/samplers/euler.hpp"
 #include "latentkit/samplers/euler_ancestral.hpp"
 #include "latentkit/schedules/discrete.hpp"
 #include "support.hpp"
@@ -131,3 +133,36 @@ TEST_CASE("replayed noise runs out loudly, checks shapes, and deterministic runs
   const std::vector<double> increasing{1.0, 2.0, 0.0};
   CHECK_THROWS_AS(lk::EulerAncestral{}(model, load<double>(problem, "x_T"), increasing, lk::GaussianNoise{}), lk::Error);
 }
+
+TEST_CASE("churn draws noise only inside [s_tmin, s_tmax] and raises the evaluated sigma") {
+  auto model = fixture_model();
+  Recording<lk::GaussianMixtureDenoiser> recording{model};
+  lk::SafetensorsFile problem(latentkit_test::fixture("samplers/problem.safetensors"));
+  const std::vector<double> sigmas{10.0, 5.0, 2.0, 1.0, 0.0};
+  lk::Euler euler{.churn = {.s_churn = 1.0, .s_tmin = 1.5, .s_tmax = 8.0}};
+  lk::GaussianNoise noise(3);
+  euler(recording, load<double>(problem, "x_T"), sigmas, noise);
+  CHECK(noise.calls() == 2);  // sigma 5 and sigma 2
+  const double gamma = std::min(1.0 / 4.0, std::sqrt(2.0) - 1.0);
+  REQUIRE(recording.sigmas.size() == 4);
+  CHECK(recording.sigmas[0] == 10.0);
+  CHECK(recording.sigmas[1] == Approx(5.0 * (1 + gamma)));
+  CHECK(recording.sigmas[2] == Approx(2.0 * (1 + gamma)));
+  CHECK(recording.sigmas[3] == 1.0);
+}
+
+#if LATENTKIT_HAS_OPENMP
+TEST_CASE("a seeded stochastic run is bit-identical with one thread and with several") {
+  auto model = fixture_model();
+  lk::SafetensorsFile problem(latentkit_test::fixture("samplers/problem.safetensors"));
+  const xt::xarray<double> x_T = load<double>(problem, "x_T");
+  const std::vector<double> sigmas{14.6, 6.0, 2.5, 1.0, 0.3, 0.0};
+  const int threads = omp_get_max_threads();
+  omp_set_num_threads(1);
+  const xt::xarray<double> serial = lk::DPMppSDE{}(model, x_T, sigmas, lk::GaussianNoise(5));
+  omp_set_num_threads(std::max(2, threads));
+  const xt::xarray<double> parallel = lk::DPMppSDE{}(model, x_T, sigmas, lk::GaussianNoise(5));
+  omp_set_num_threads(threads);
+  CHECK(max_abs_diff(serial, parallel) == 0.0);
+}
+#endif
