@@ -48,6 +48,7 @@ struct LMS {
     requires NoiseSource<std::remove_cvref_t<N>, X> && StepCallback<std::remove_cvref_t<C>, X>
   X operator()(D& model, X x, Sigmas sigmas, N&& noise, C&& callback = {}) const {
     check_sigmas(sigmas, "LMS");
+    (void)noise;  // deterministic
     if (order < 1) throw Error("LMS: order must be >= 1, got " + std::to_string(order));
     std::deque<X> derivatives;  // newest first
     for (std::size_t i = 0; i + 1 < sigmas.size(); ++i) {
