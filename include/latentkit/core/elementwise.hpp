@@ -136,14 +136,14 @@ void run_dense(const Op& op, T* out, const std::array<const T*, N>& in, std::siz
 /// The shape and per-operand strides after dropping size-1 axes and merging axes that are contiguous for every
 /// operand (so a dense tensor becomes one row, and a per-channel bias on NCHW rows of H*W).
 template <std::size_t M>
-struct Layout {
+struct ElementwiseLayout {
   Dims shape;
   std::array<Dims, M> strides;
 };
 
 template <std::size_t M>
-Layout<M> coalesce(const Dims& shape, const std::array<Dims, M>& strides) {
-  Layout<M> l;
+ElementwiseLayout<M> coalesce_axes(const Dims& shape, const std::array<Dims, M>& strides) {
+  ElementwiseLayout<M> l;
   for (int a = 0; a < shape.rank(); ++a) {
     if (shape[a] == 1) continue;
     const int last = l.shape.rank() - 1;
@@ -171,7 +171,7 @@ struct ElementwiseRunner {
     std::array<Dims, N + 1> strides;
     strides[0] = out.strides();
     for (std::size_t k = 0; k < N; ++k) strides[k + 1] = in[k].strides();
-    const Layout<N + 1> l = coalesce(out.shape(), strides);
+    const ElementwiseLayout<N + 1> l = coalesce_axes(out.shape(), strides);
     const int inner = l.shape.rank() - 1;
     const index_t row_len = l.shape[inner];
     const index_t rows = out.numel() / row_len;
@@ -214,7 +214,7 @@ struct ElementwiseRunner {
 
   template <class Arch>
   static void run_row(const Op& op, T* out, index_t out_stride, const std::array<TensorView<const T>, N>& in,
-                      const std::array<index_t, N + 1>& offset, const Layout<N + 1>& l, index_t col, index_t len) {
+                      const std::array<index_t, N + 1>& offset, const ElementwiseLayout<N + 1>& l, index_t col, index_t len) {
     const int inner = l.shape.rank() - 1;
     std::array<const T*, N> src;
     std::array<index_t, N> src_stride;

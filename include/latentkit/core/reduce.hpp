@@ -34,7 +34,7 @@ enum class ReduceKind { sum, sum_squares, dot, max, min, max_abs_diff };
 /// N same-shape operands seen as `count` segments of `length` elements each: either all elements in row-major
 /// order (axis < 0, count 1) or the lines along `axis` (one per output element).
 template <class T, std::size_t N>
-struct Segments {
+struct ReduceSegments {
   std::array<TensorView<const T>, N> views;
   int axis = -1;
   index_t count = 1, length = 0;
@@ -147,7 +147,7 @@ double extreme_block(const std::array<const T*, N>& p, std::size_t n) {
 template <ReduceKind Kind, class T, std::size_t N>
 struct BlockRunner {
   template <class Arch>
-  std::vector<double> operator()(Arch, const Segments<T, N>& s) const {
+  std::vector<double> operator()(Arch, const ReduceSegments<T, N>& s) const {
     const index_t blocks = std::max<index_t>(1, (s.length + reduce_block - 1) / reduce_block);
     const index_t items = s.count * blocks;
     std::vector<double> partial(static_cast<std::size_t>(items));
@@ -170,7 +170,7 @@ struct BlockRunner {
 
 /// Combines the partials of segment m in block order.
 template <ReduceKind Kind>
-double combine(const std::vector<double>& partial, index_t m, index_t blocks) {
+double combine_partials(const std::vector<double>& partial, index_t m, index_t blocks) {
   const double* p = partial.data() + m * blocks;
   double r = p[0];
   for (index_t b = 1; b < blocks; ++b) {
@@ -191,11 +191,11 @@ double reduce_all(const char* name, const std::array<TensorView<const T>, N>& vi
     if (!(views[k].shape() == views[0].shape()))
       throw ShapeError(std::string(name) + ": shapes " + views[0].shape().str() + " and " + views[k].shape().str() +
                        " differ");
-  Segments<T, N> s;
+  ReduceSegments<T, N> s;
   s.views = views;
   s.length = views[0].numel();
   const std::vector<double> partial = simd::dispatch(BlockRunner<Kind, T, N>{})(s);
-  return combine<Kind>(partial, 0, static_cast<index_t>(partial.size()));
+  return combine_partials<Kind>(partial, 0, static_cast<index_t>(partial.size()));
 }
 
 template <ReduceKind Kind, class T>
@@ -203,7 +203,7 @@ Tensor<T> reduce_axis(const char* name, const TensorView<const T>& v, int axis, 
   const int a = axis < 0 ? axis + v.rank() : axis;
   if (a < 0 || a >= v.rank())
     throw ShapeError(std::string(name) + ": axis " + std::to_string(axis) + " out of range for shape " + v.shape().str());
-  Segments<T, 1> s;
+  ReduceSegments<T, 1> s;
   s.views = {v};
   s.axis = a;
   s.length = v.shape()[a];
@@ -221,7 +221,7 @@ Tensor<T> reduce_axis(const char* name, const TensorView<const T>& v, int axis, 
   const std::vector<double> partial = simd::dispatch(BlockRunner<Kind, T, 1>{})(s);
   const index_t blocks = static_cast<index_t>(partial.size()) / s.count;
   for (index_t m = 0; m < s.count; ++m) {
-    const double total = combine<Kind>(partial, m, blocks);
+    const double total = combine_partials<Kind>(partial, m, blocks);
     out.data()[m] = static_cast<T>(average ? total / static_cast<double>(s.length) : total);
   }
   return out;
