@@ -3,6 +3,7 @@
 #include <cblas.h>
 
 #include <cmath>
+#include <ctime>
 #include <random>
 #include <vector>
 
@@ -39,6 +40,34 @@ void attention_fused(benchmark::State& state, AttnShape s) {
   }
   latentkit_bench::set_flop_counters(state, 4.0 * double(s.heads * s.lq * s.lk * s.d), max_threads());
   state.counters["workspace_bytes"] = double(attention_workspace_bytes(s.d, s.d));
+}
+
+/// One thread, timed by the thread's CPU time (UseManualTime): on a shared, overloaded machine wall time measures
+/// the other processes as much as the kernel; CPU time of a single thread does not (caches are still shared).
+void attention_fused_cpu1(benchmark::State& state, AttnShape s) {
+  const Tensor<float> q = random_tensor({1, s.heads, s.lq, s.d}, 1), k = random_tensor({1, s.heads, s.lk, s.d}, 2),
+                      v = random_tensor({1, s.heads, s.lk, s.d}, 3);
+  Tensor<float> out(Dims{1, s.heads, s.lq, s.d});
+  const auto thread_seconds = [] {
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+  };
+  const int saved = max_threads();
+#if LATENTKIT_HAS_OPENMP
+  omp_set_num_threads(1);
+#endif
+  for (auto _ : state) {
+    const double start = thread_seconds();
+    attention(q.view(), k.view(), v.view(), out.view());
+    benchmark::DoNotOptimize(out.data());
+    state.SetIterationTime(thread_seconds() - start);
+  }
+#if LATENTKIT_HAS_OPENMP
+  omp_set_num_threads(saved);
+#endif
+  latentkit_bench::set_flop_counters(state, 4.0 * double(s.heads * s.lq * s.lk * s.d), 1);
+  state.counters["workspace_bytes"] = double(attention_workspace_bytes(s.d, s.d, 1));
 }
 
 /// Baseline: the score matrix materialised per head (OpenBLAS sgemm, row softmax, sgemm).
@@ -154,6 +183,10 @@ BENCHMARK_CAPTURE(attention_fused, sd15_32x32_self_h8_d80, AttnShape{8, 1024, 10
 BENCHMARK_CAPTURE(attention_fused, sd15_16x16_self_h8_d160, AttnShape{8, 256, 256, 160})->Name("attention/latentkit/16x16_self_L256_h8_d160")->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(attention_fused, sd15_64x64_cross_h8_d40, AttnShape{8, 4096, 77, 40})->Name("attention/latentkit/64x64_cross_Lk77_h8_d40")->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(attention_fused, sd15_32x32_cross_h8_d80, AttnShape{8, 1024, 77, 80})->Name("attention/latentkit/32x32_cross_Lk77_h8_d80")->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(attention_fused_cpu1, sd15_64x64_self_h8_d40, AttnShape{8, 4096, 4096, 40})->Name("attention/latentkit_1thread_cputime/64x64_self_L4096_h8_d40")->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(attention_fused_cpu1, sd15_32x32_self_h8_d80, AttnShape{8, 1024, 1024, 80})->Name("attention/latentkit_1thread_cputime/32x32_self_L1024_h8_d80")->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(attention_fused_cpu1, sd15_16x16_self_h8_d160, AttnShape{8, 256, 256, 160})->Name("attention/latentkit_1thread_cputime/16x16_self_L256_h8_d160")->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(attention_fused_cpu1, sd15_64x64_cross_h8_d40, AttnShape{8, 4096, 77, 40})->Name("attention/latentkit_1thread_cputime/64x64_cross_Lk77_h8_d40")->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(attention_naive, sd15_64x64_self_h8_d40, AttnShape{8, 4096, 4096, 40})->Name("attention/naive_openblas/64x64_self_L4096_h8_d40")->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(attention_naive, sd15_32x32_self_h8_d80, AttnShape{8, 1024, 1024, 80})->Name("attention/naive_openblas/32x32_self_L1024_h8_d80")->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(attention_naive, sd15_16x16_self_h8_d160, AttnShape{8, 256, 256, 160})->Name("attention/naive_openblas/16x16_self_L256_h8_d160")->UseRealTime()->Unit(benchmark::kMillisecond);
