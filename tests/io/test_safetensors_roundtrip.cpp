@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -238,4 +239,28 @@ TEST_CASE("load<float> converts every stored dtype to known values", "[io][conve
   CHECK_THROWS_AS(f.load<std::int32_t>("i64"), DTypeError);
   CHECK_THROWS_AS(f.load<std::int64_t>("f64"), DTypeError);  // -1e300
   CHECK_THROWS_AS(f.load<std::int32_t>("f16"), DTypeError);  // -inf
+}
+
+TEST_CASE("aligned (vectorised) and misaligned (scalar) conversions give the same bits", "[io][convert]") {
+  // 4099 halves: every tenth one special (inf, NaN, subnormal, -0), so both kernels' tails and NaN handling run.
+  std::vector<f16> halves(4099);
+  for (std::size_t i = 0; i < halves.size(); ++i) {
+    const std::uint16_t specials[] = {0x7C00, 0x7E01, 0x0003, 0x8000, 0xFD55};
+    halves[i] = i % 10 == 0 ? f16::from_bits(specials[(i / 10) % 5]) : f16(static_cast<float>(i) * -0.37f + 3.0f);
+  }
+  const std::vector<std::int8_t> one{5};
+  SafetensorsWriter aligned, shifted;
+  aligned.add("h", TensorView<const f16>(halves.data(), Dims{static_cast<index_t>(halves.size())}));
+  shifted.add("a", TensorView<const std::int8_t>(one.data(), Dims{1}));  // one byte before "h": odd address
+  shifted.add("h", TensorView<const f16>(halves.data(), Dims{static_cast<index_t>(halves.size())}));
+  const SafetensorsFile fa(aligned.to_bytes(), "aligned"), fs(shifted.to_bytes(), "shifted");
+  REQUIRE(reinterpret_cast<std::uintptr_t>(fs.bytes("h").data()) % 2 == 1);
+  const auto x = fa.load<float>("h"), y = fs.load<float>("h");
+  const auto dx = fa.load<double>("h"), dy = fs.load<double>("h");
+  for (std::size_t i = 0; i < halves.size(); ++i) {
+    const float expected = halves[i];  // the scalar reference of core/half.hpp
+    REQUIRE(std::bit_cast<std::uint32_t>(x.data()[i]) == std::bit_cast<std::uint32_t>(expected));
+    REQUIRE(std::bit_cast<std::uint32_t>(y.data()[i]) == std::bit_cast<std::uint32_t>(expected));
+    REQUIRE(std::bit_cast<std::uint64_t>(dx.data()[i]) == std::bit_cast<std::uint64_t>(dy.data()[i]));
+  }
 }

@@ -26,6 +26,7 @@
 #include <nlohmann/json.hpp>
 
 #include "latentkit/config/config.hpp"
+#include "latentkit/core/convert.hpp"
 #include "latentkit/core/dtype.hpp"
 #include "latentkit/core/error.hpp"
 #include "latentkit/core/shape.hpp"
@@ -278,6 +279,13 @@ S read_element(const std::byte* p) noexcept {
 /// Converts n elements of the file's `Src` type to T. Integer targets reject values they cannot hold.
 template <class Src, class T>
 void convert_elements(const std::byte* in, T* out, std::size_t n, const std::string& where) {
+  // Aligned data takes core/convert.hpp's vectorised kernels, which give the same bits as the loop below.
+  if constexpr (!std::is_same_v<Src, bool> && is_convertible_dtype_v<Src, T>) {
+    if (reinterpret_cast<std::uintptr_t>(in) % alignof(Src) == 0) {
+      latentkit::convert(reinterpret_cast<const Src*>(in), out, n);
+      return;
+    }
+  }
   auto out_of_range = [&](std::size_t i, const std::string& value) {
     return DTypeError(where + ": element " + std::to_string(i) + " = " + value + " does not fit in " +
                       std::string(dtype_name(dtype_of_v<T>)) + "; load it as a wider type");
