@@ -40,7 +40,7 @@ struct QuickGelu {  // x * sigmoid(1.702 x): openai CLIP
 
 }  // namespace activation
 
-namespace detail {
+namespace ops_detail {
 
 /// Elements per parallel chunk: large enough to amortise scheduling, fixed so work splits the same way always.
 inline constexpr index_t elementwise_chunk = 16384;
@@ -159,19 +159,19 @@ struct GegluKernel {
   }
 };
 
-}  // namespace detail
+}  // namespace ops_detail
 
 /// y = x * sigmoid(x).
-inline void silu(TensorView<const float> x, TensorView<float> y) { detail::apply_unary<activation::Silu>("silu", x, y); }
+inline void silu(TensorView<const float> x, TensorView<float> y) { ops_detail::apply_unary<activation::Silu>("silu", x, y); }
 /// y = GELU(x), exact erf form.
-inline void gelu(TensorView<const float> x, TensorView<float> y) { detail::apply_unary<activation::GeluErf>("gelu", x, y); }
+inline void gelu(TensorView<const float> x, TensorView<float> y) { ops_detail::apply_unary<activation::GeluErf>("gelu", x, y); }
 /// y = GELU(x), tanh approximation.
 inline void gelu_tanh(TensorView<const float> x, TensorView<float> y) {
-  detail::apply_unary<activation::GeluTanh>("gelu_tanh", x, y);
+  ops_detail::apply_unary<activation::GeluTanh>("gelu_tanh", x, y);
 }
 /// y = x * sigmoid(1.702 x).
 inline void quick_gelu(TensorView<const float> x, TensorView<float> y) {
-  detail::apply_unary<activation::QuickGelu>("quick_gelu", x, y);
+  ops_detail::apply_unary<activation::QuickGelu>("quick_gelu", x, y);
 }
 
 /// Softmax over the last axis (numerically stable; a row that is all -inf gives zeros).
@@ -180,7 +180,7 @@ inline void softmax(TensorView<const float> x, TensorView<float> y) {
     throw ShapeError("softmax: input " + x.shape().str() + " and output " + y.shape().str() + " must match, rank >= 1");
   const index_t cols = x.size(-1);
   const index_t rows = cols == 0 ? 0 : x.numel() / cols;
-  detail::with_dense(x, y, [&](const float* in, float* out) { simd::dispatch(detail::SoftmaxKernel{})(in, out, rows, cols); });
+  ops_detail::with_dense(x, y, [&](const float* in, float* out) { simd::dispatch(ops_detail::SoftmaxKernel{})(in, out, rows, cols); });
 }
 
 /// GEGLU (ldm / diffusers order): x [..., 2F] splits into value = x[..., :F] and gate = x[..., F:];
@@ -195,12 +195,12 @@ inline void geglu(TensorView<const float> x, TensorView<float> y) {
   const index_t half = expected[expected.rank() - 1];
   const index_t rows = half == 0 ? 0 : y.numel() / half;
   if (x.is_contiguous() && y.is_contiguous() && x.data() != y.data()) {
-    simd::dispatch(detail::GegluKernel{})(x.data(), y.data(), rows, half);
+    simd::dispatch(ops_detail::GegluKernel{})(x.data(), y.data(), rows, half);
     return;
   }
   Tensor<float> xin = contiguous(x);
   Tensor<float> yout(y.shape());
-  simd::dispatch(detail::GegluKernel{})(xin.data(), yout.data(), rows, half);
+  simd::dispatch(ops_detail::GegluKernel{})(xin.data(), yout.data(), rows, half);
   copy(yout.view(), y);
 }
 

@@ -14,7 +14,7 @@
 #include "latentkit/kernels/activation.hpp"
 
 LATENTKIT_NAMESPACE_BEGIN
-namespace detail {
+namespace ops_detail {
 
 /// Sums of x and of (x - shift)^2 over n contiguous floats, float lanes within blocks, double across blocks.
 template <class Arch>
@@ -169,18 +169,18 @@ void group_norm_impl(const char* op, TensorView<const float> x, TensorView<float
   });
 }
 
-}  // namespace detail
+}  // namespace ops_detail
 
 /// GroupNorm: x [N, C, spatial...] (NCHW), `groups` dividing C, per-channel affine gamma/beta [C] (empty views:
 /// none). SD: 32 groups, eps 1e-5 (UNet) or 1e-6 (VAE). y may be x (in place).
 inline void group_norm(TensorView<const float> x, TensorView<float> y, index_t groups, float eps,
                        TensorView<const float> gamma = {}, TensorView<const float> beta = {}) {
-  detail::group_norm_impl<false>("group_norm", x, y, groups, eps, gamma, beta);
+  ops_detail::group_norm_impl<false>("group_norm", x, y, groups, eps, gamma, beta);
 }
 /// SiLU(GroupNorm(x)) in one pass over the output (the ResBlock's norm + nonlinearity).
 inline void group_norm_silu(TensorView<const float> x, TensorView<float> y, index_t groups, float eps,
                             TensorView<const float> gamma = {}, TensorView<const float> beta = {}) {
-  detail::group_norm_impl<true>("group_norm_silu", x, y, groups, eps, gamma, beta);
+  ops_detail::group_norm_impl<true>("group_norm_silu", x, y, groups, eps, gamma, beta);
 }
 
 /// LayerNorm over the last axis (size D), affine gamma/beta [D] (empty views: none). y may be x.
@@ -190,11 +190,11 @@ inline void layer_norm(TensorView<const float> x, TensorView<float> y, float eps
     throw ShapeError("layer_norm: input " + x.shape().str() + " and output " + y.shape().str() + " must match");
   if (!(eps >= 0.0f)) throw ShapeError("layer_norm: eps must be >= 0, got " + std::to_string(eps));
   const index_t cols = x.size(-1);
-  const Tensor<float> g = detail::affine_param("layer_norm", "gamma", gamma, cols);
-  const Tensor<float> b = detail::affine_param("layer_norm", "beta", beta, cols);
+  const Tensor<float> g = ops_detail::affine_param("layer_norm", "gamma", gamma, cols);
+  const Tensor<float> b = ops_detail::affine_param("layer_norm", "beta", beta, cols);
   const index_t rows = cols == 0 ? 0 : x.numel() / cols;
-  detail::with_dense(x, y, [&](const float* in, float* out) {
-    simd::dispatch(detail::LayerNormKernel{})(in, out, rows, cols, eps, g.data(), b.data());
+  ops_detail::with_dense(x, y, [&](const float* in, float* out) {
+    simd::dispatch(ops_detail::LayerNormKernel{})(in, out, rows, cols, eps, g.data(), b.data());
   });
 }
 

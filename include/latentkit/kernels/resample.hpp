@@ -9,7 +9,7 @@
 #include "latentkit/kernels/activation.hpp"
 
 LATENTKIT_NAMESPACE_BEGIN
-namespace detail {
+namespace ops_detail {
 
 struct AddKernel {
   template <class Arch>
@@ -32,11 +32,11 @@ inline void require_rank4(const char* op, const char* name, const Dims& shape) {
     throw ShapeError(std::string(op) + ": " + name + " has shape " + shape.str() + ", expected [N, C, H, W]");
 }
 
-}  // namespace detail
+}  // namespace ops_detail
 
 /// y [N, C, 2H, 2W] = nearest-neighbour 2x upsampling of x [N, C, H, W] (torch interpolate mode="nearest").
 inline void upsample_nearest2x(TensorView<const float> x, TensorView<float> y) {
-  detail::require_rank4("upsample_nearest2x", "input", x.shape());
+  ops_detail::require_rank4("upsample_nearest2x", "input", x.shape());
   const Dims expected{x.size(0), x.size(1), 2 * x.size(2), 2 * x.size(3)};
   if (!(y.shape() == expected))
     throw ShapeError("upsample_nearest2x: output " + y.shape().str() + " should be " + expected.str());
@@ -82,18 +82,18 @@ inline void residual_add(TensorView<const float> a, TensorView<const float> b, T
     throw ShapeError("residual_add: shapes " + a.shape().str() + " + " + b.shape().str() + " -> " + y.shape().str() +
                      " must be equal");
   if (a.is_contiguous() && b.is_contiguous() && y.is_contiguous()) {
-    simd::dispatch(detail::AddKernel{})(a.data(), b.data(), y.data(), a.numel());
+    simd::dispatch(ops_detail::AddKernel{})(a.data(), b.data(), y.data(), a.numel());
     return;
   }
   const Tensor<float> ad = contiguous(a), bd = contiguous(b);
   Tensor<float> yd(y.shape());
-  simd::dispatch(detail::AddKernel{})(ad.data(), bd.data(), yd.data(), a.numel());
+  simd::dispatch(ops_detail::AddKernel{})(ad.data(), bd.data(), yd.data(), a.numel());
   copy(yd.view(), y);
 }
 
 /// Allocating forms.
 inline Tensor<float> upsample_nearest2x(TensorView<const float> x) {
-  detail::require_rank4("upsample_nearest2x", "input", x.shape());
+  ops_detail::require_rank4("upsample_nearest2x", "input", x.shape());
   Tensor<float> y(Dims{x.size(0), x.size(1), 2 * x.size(2), 2 * x.size(3)});
   upsample_nearest2x(x, y.view());
   return y;
