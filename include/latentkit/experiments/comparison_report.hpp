@@ -237,7 +237,7 @@ inline PlotFiles write_plot(const std::filesystem::path& dir, const ComparisonRe
     gp << "set terminal " << terminal << " size " << (panels == 2 ? 1800 : 1000) << ",980\n";
     gp << "set output \"" << detail::gnuplot_string(output) << "\"\n";
     gp << "set multiplot layout 1," << std::max(1, panels) << " title \""
-       << detail::gnuplot_string("Sampler error vs denoiser calls - " + result.problem) << "\" font \",15\"\n";
+       << detail::gnuplot_string("Sampler error vs denoiser calls (lower is better) - " + result.problem) << "\" font \",15\"\n";
     gp << "set logscale xy 10\nset format y \"10^{%L}\"\nset xlabel \"denoiser calls (NFE)\"\n"
           "set grid xtics ytics mxtics mytics lc rgb \"#dddddd\"\n"
           "set key outside below center horizontal maxcols 3 width 2 spacing 1.1 font \",10\" title \" \"\n"
@@ -246,6 +246,17 @@ inline PlotFiles write_plot(const std::filesystem::path& dir, const ComparisonRe
     for (const Series& s : series)
       for (const auto& point : s.points) nfe_lo = std::min(nfe_lo, point.first), nfe_hi = std::max(nfe_hi, point.first);
     if (nfe_hi > 0) gp << "set xrange [" << nfe_lo / 1.4 << ":" << nfe_hi * 1.4 << "]\n";
+    // Label the NFE values that occur (log axes label only decades), unless there are too many to read.
+    std::vector<double> nfes;
+    for (const Series& s : series)
+      for (const auto& point : s.points) nfes.push_back(point.first);
+    std::sort(nfes.begin(), nfes.end());
+    nfes.erase(std::unique(nfes.begin(), nfes.end()), nfes.end());
+    if (!nfes.empty() && nfes.size() <= 12) {
+      gp << "set xtics (";
+      for (std::size_t i = 0; i < nfes.size(); ++i) gp << (i ? ", " : "") << nfes[i];
+      gp << ")\n";
+    }
     if (has_ode) panel(gp, false);
     if (has_sde) panel(gp, true);
     gp << "unset multiplot\nset output\n";
