@@ -8,6 +8,7 @@
 
 #include "cli_support.hpp"
 #include "commands/compare.hpp"
+#include "commands/encode.hpp"
 #include "commands/inspect.hpp"
 #include "commands/tokenize.hpp"
 #include "latentkit/config/config.hpp"
@@ -25,6 +26,7 @@ constexpr Command commands[] = {
     {"inspect", "list the tensors, dtypes, shapes, totals and metadata of a .safetensors file", latentkit_cli::inspect},
     {"compare", "compare samplers x schedules x steps on the analytic model: table, CSV, error-vs-NFE plot", latentkit_cli::compare},
     {"tokenize", "CLIP token ids, strings and the 77-token row of a prompt; A1111 chunks and weights", latentkit_cli::tokenize},
+    {"encode", "prompt + negative prompt -> text conditioning [chunks*77, width] with a checkpoint's CLIP encoder", latentkit_cli::encode},
 };
 // -------------------------------------------------------------------------------------------------------------
 
