@@ -208,19 +208,22 @@ TEST_CASE("pre-packed weights give bit-identical results to packing on every cal
 }
 
 TEST_CASE("gemm results are bit-identical for 1, 2 and 3 threads") {
-  const GemmCase s{301, 203, 611};
-  const auto a = random_values<float>(static_cast<std::size_t>(s.m * s.k), 600);
-  const auto b = random_values<f16>(static_cast<std::size_t>(s.k * s.n), 601);
-  const int default_threads = max_threads();
-  std::vector<std::vector<float>> results;
-  for (int threads : {1, 2, 3}) {
-    set_threads(threads);
-    auto& c = results.emplace_back(static_cast<std::size_t>(s.m * s.n), 0.25f);
-    gemm(Transpose::no, Transpose::no, s.m, s.n, s.k, 1.0f, a.data(), s.k, b.data(), s.n, 1.0f, c.data(), s.n);
+  // The first shape is cut between threads along N, the second (few columns) along M.
+  for (const GemmCase& s : {GemmCase{301, 203, 611}, GemmCase{517, 40, 300}}) {
+    INFO("M=" << s.m << " N=" << s.n << " K=" << s.k);
+    const auto a = random_values<float>(static_cast<std::size_t>(s.m * s.k), 600);
+    const auto b = random_values<f16>(static_cast<std::size_t>(s.k * s.n), 601);
+    const int default_threads = max_threads();
+    std::vector<std::vector<float>> results;
+    for (int threads : {1, 2, 3}) {
+      set_threads(threads);
+      auto& c = results.emplace_back(static_cast<std::size_t>(s.m * s.n), 0.25f);
+      gemm(Transpose::no, Transpose::no, s.m, s.n, s.k, 1.0f, a.data(), s.k, b.data(), s.n, 1.0f, c.data(), s.n);
+    }
+    set_threads(default_threads);
+    CHECK(std::memcmp(results[0].data(), results[1].data(), results[0].size() * sizeof(float)) == 0);
+    CHECK(std::memcmp(results[0].data(), results[2].data(), results[0].size() * sizeof(float)) == 0);
   }
-  set_threads(default_threads);
-  CHECK(std::memcmp(results[0].data(), results[1].data(), results[0].size() * sizeof(float)) == 0);
-  CHECK(std::memcmp(results[0].data(), results[2].data(), results[0].size() * sizeof(float)) == 0);
 }
 
 TEST_CASE("gemm rejects inconsistent extents and leading dimensions with ShapeError") {

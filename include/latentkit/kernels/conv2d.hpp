@@ -7,6 +7,7 @@
 // Any kernel size, stride and (asymmetric) padding: 3x3 stride 1 pad 1, 3x3 stride 2 with the VAE's (0,1,0,1)
 // padding and 1x1 are the cases SD uses.
 #pragma once
+#include <algorithm>
 #include <string>
 
 #include "latentkit/backend/simd/arch.hpp"
