@@ -29,7 +29,7 @@ TEST_CASE("every A1111, stable-diffusion.cpp and canonical sampler name resolves
   // canonical + A1111 x 3 schedule spellings + the sd.cpp names that differ from the canonical ones
   std::size_t sdcpp_only = 0;
   for (const auto& row : lk::sampler_table) sdcpp_only += !row.sdcpp.empty() && row.sdcpp != row.name;
-  CHECK(sdcpp_only == 4);
+  CHECK(sdcpp_only == 5);
   CHECK(names.size() == lk::sampler_table.size() * 4 + sdcpp_only);
   CHECK(std::get<lk::DPMpp2MSDE>(lk::make_step(lk::SamplerKind::dpmpp_2m_sde_heun)).solver_type == lk::SolverType::heun);
 }

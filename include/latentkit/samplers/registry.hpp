@@ -18,12 +18,14 @@
 #include "latentkit/samplers/dpm2_ancestral.hpp"
 #include "latentkit/samplers/dpmpp_2m.hpp"
 #include "latentkit/samplers/dpmpp_2m_sde.hpp"
+#include "latentkit/samplers/dpmpp_2m_v2.hpp"
 #include "latentkit/samplers/dpmpp_2s_ancestral.hpp"
 #include "latentkit/samplers/dpmpp_3m_sde.hpp"
 #include "latentkit/samplers/dpmpp_sde.hpp"
 #include "latentkit/samplers/euler.hpp"
 #include "latentkit/samplers/euler_ancestral.hpp"
 #include "latentkit/samplers/heun.hpp"
+#include "latentkit/samplers/ipndm.hpp"
 #include "latentkit/samplers/lcm.hpp"
 #include "latentkit/samplers/lms.hpp"
 #include "latentkit/samplers/sampler.hpp"
@@ -36,7 +38,7 @@ LATENTKIT_NAMESPACE_BEGIN
 
 enum class SamplerKind {
   euler, euler_ancestral, heun, dpm2, dpm2_ancestral, lms, dpmpp_2s_ancestral,
-  dpmpp_2m, dpmpp_sde, dpmpp_2m_sde, dpmpp_2m_sde_heun, dpmpp_3m_sde, ddim, lcm
+  dpmpp_2m, dpmpp_sde, dpmpp_2m_sde, dpmpp_2m_sde_heun, dpmpp_3m_sde, ddim, lcm, dpmpp_2m_v2, ipndm
 };
 
 /// One row of the name table. `name` is the canonical spelling (k-diffusion's sample_<name>, also ComfyUI's);
@@ -49,7 +51,7 @@ struct SamplerInfo {
   bool stochastic;  // draws fresh noise (with the default hyper-parameters)
 };
 
-inline constexpr std::array<SamplerInfo, 14> sampler_table{{
+inline constexpr std::array<SamplerInfo, 16> sampler_table{{
     {SamplerKind::euler, "euler", "Euler", "euler", false},
     {SamplerKind::euler_ancestral, "euler_ancestral", "Euler a", "euler_a", true},
     {SamplerKind::heun, "heun", "Heun", "heun", false},
@@ -64,6 +66,8 @@ inline constexpr std::array<SamplerInfo, 14> sampler_table{{
     {SamplerKind::dpmpp_3m_sde, "dpmpp_3m_sde", "DPM++ 3M SDE", "", true},
     {SamplerKind::ddim, "ddim", "DDIM", "", false},
     {SamplerKind::lcm, "lcm", "LCM", "lcm", true},
+    {SamplerKind::dpmpp_2m_v2, "dpmpp_2m_v2", "DPM++ 2M v2", "dpm++2mv2", false},
+    {SamplerKind::ipndm, "ipndm", "iPNDM", "ipndm", false},
 }};
 
 inline const SamplerInfo& sampler_info(SamplerKind kind) {
@@ -74,7 +78,7 @@ inline const SamplerInfo& sampler_info(SamplerKind kind) {
 
 /// Every step policy, for run-time dispatch with std::visit.
 using AnyStep = std::variant<Euler, EulerAncestral, Heun, DPM2, DPM2Ancestral, LMS, DPMpp2SAncestral, DPMpp2M, DPMppSDE,
-                             DPMpp2MSDE, DPMpp3MSDE, DDIM, LCM>;
+                             DPMpp2MSDE, DPMpp3MSDE, DDIM, LCM, DPMpp2MV2, IPNDM>;
 
 /// The step policy with its upstream default hyper-parameters.
 inline AnyStep make_step(SamplerKind kind) {
@@ -93,6 +97,8 @@ inline AnyStep make_step(SamplerKind kind) {
     case SamplerKind::dpmpp_3m_sde: return DPMpp3MSDE{};
     case SamplerKind::ddim: return DDIM{};
     case SamplerKind::lcm: return LCM{};
+    case SamplerKind::dpmpp_2m_v2: return DPMpp2MV2{};
+    case SamplerKind::ipndm: return IPNDM{};
   }
   throw Error("make_step: kind outside the table");
 }
