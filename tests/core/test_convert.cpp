@@ -117,6 +117,11 @@ TEST_CASE("conversions handle every length and misalignment around the vector wi
       convert_scalar(h.data(), back_ref.data(), n);
       for (std::size_t i = 0; i < n; ++i) REQUIRE(std::bit_cast<std::uint32_t>(back[i]) == std::bit_cast<std::uint32_t>(back_ref[i]));
       REQUIRE(back[n] == -7.0f);
+      std::vector<float> from_bf16(n + 1, -7.0f), from_bf16_ref(n);
+      convert(b.data(), from_bf16.data(), n);
+      convert_scalar(b.data(), from_bf16_ref.data(), n);
+      for (std::size_t i = 0; i < n; ++i) REQUIRE(std::bit_cast<std::uint32_t>(from_bf16[i]) == std::bit_cast<std::uint32_t>(from_bf16_ref[i]));
+      REQUIRE(from_bf16[n] == -7.0f);
     }
   }
 }
