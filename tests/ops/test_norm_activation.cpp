@@ -102,20 +102,24 @@ TEST_CASE("layer norm over the last axis matches the float64 reference, strided 
   CHECK(ops_test::bit_identical(layer_norm(xt, 1e-6f), layer_norm(dense.view(), 1e-6f)));
 }
 
-TEST_CASE("norms are bit-identical for 1, 2 and 3 threads", "[norm][threads]") {
+TEST_CASE("norms, softmax and activations are bit-identical for 1, 2 and 3 threads", "[norm][activation][threads]") {
   const Tensor<float> x = ops_test::random_tensor({2, 64, 24, 24}, 7, 1.0, 0.5);
   const Tensor<float> gamma = ops_test::random_tensor({64}, 8, 0.1, 1.0), beta = ops_test::random_tensor({64}, 9, 0.05);
-  Tensor<float> gn[3], ln[3], sm[3];
+  Tensor<float> gn[3], ln[3], sm[3], ge[3], gg[3];  // x spans several parallel chunks of the elementwise kernels
   for (int t = 1; t <= 3; ++t) {
     ops_test::ThreadScope scope(t);
     gn[t - 1] = group_norm_silu(x.view(), 32, 1e-5f, gamma.view(), beta.view());
     ln[t - 1] = layer_norm(x.view(), 1e-5f);
     sm[t - 1] = softmax(x.view());
+    ge[t - 1] = gelu(x.view());
+    gg[t - 1] = geglu(x.view());
   }
   for (int t = 1; t < 3; ++t) {
     CHECK(ops_test::bit_identical(gn[0], gn[t]));
     CHECK(ops_test::bit_identical(ln[0], ln[t]));
     CHECK(ops_test::bit_identical(sm[0], sm[t]));
+    CHECK(ops_test::bit_identical(ge[0], ge[t]));
+    CHECK(ops_test::bit_identical(gg[0], gg[t]));
   }
 }
 
