@@ -53,7 +53,7 @@ void attention_fused_cpu1(benchmark::State& state, AttnShape s) {
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
   };
-  const int saved = max_threads();
+  [[maybe_unused]] const int saved = max_threads();
 #if LATENTKIT_HAS_OPENMP
   omp_set_num_threads(1);
 #endif
