@@ -1,6 +1,7 @@
 // Scalar float64 references for GEMM and conv2d: the plain definitions, summed in double, used by tests to
 // check the optimised kernels. Slow by design; never used on a hot path.
 #pragma once
+#include <type_traits>
 #include <vector>
 
 #include "latentkit/config/config.hpp"
