@@ -300,3 +300,27 @@ TEST_CASE("Bad encoder inputs throw: clip skip out of range, too many tokens, id
   tokens(0, 5) = 49408;
   REQUIRE_THROWS_WITH(encoder.forward(tokens), Catch::Contains("id 49408"));
 }
+
+TEST_CASE("Encoder outputs are bit-identical for 1, 2 and 3 threads") {
+  const auto& c = encoder_cases()[0];
+  const SafetensorsFile io(latentkit_test::fixture(c.io_file));
+  const ClipTextEncoder encoder = load_checkpoint_text_encoder(SafetensorsFile(latentkit_test::fixture(c.weights_file)));
+  const auto tokens = io.view<std::int64_t>("tokens");
+  ClipTextOptions options;
+  options.pooled = true;
+  const int default_threads = max_threads();
+  std::vector<ClipTextOutput> results;
+  for (int threads : {1, 2, 3}) {
+#if LATENTKIT_HAS_OPENMP
+    omp_set_num_threads(threads);
+#endif
+    results.push_back(encoder.forward(tokens, options));
+  }
+#if LATENTKIT_HAS_OPENMP
+  omp_set_num_threads(default_threads);
+#endif
+  for (std::size_t i = 1; i < results.size(); ++i) {
+    REQUIRE(max_abs_diff(results[0].hidden.view(), results[i].hidden.view()) == 0.0);
+    REQUIRE(max_abs_diff(results[0].pooled.view(), results[i].pooled.view()) == 0.0);
+  }
+}
