@@ -172,3 +172,51 @@ TEST_CASE("the comparison's schedules reproduce k-diffusion's sigmas for every r
   }
   CHECK(checked >= 3 * 8);
 }
+
+TEST_CASE("the SD1 table is A1111's float32 one, bit for bit, ends included", "[experiments]") {
+  const latentkit::DiscreteSchedule<float> table = ex::sd1_training_table();
+  CHECK(static_cast<double>(table.sigma_min()) == 0.029167532920837402);
+  CHECK(static_cast<double>(table.sigma_max()) == 14.614642143249512);
+  latentkit::SafetensorsFile f(latentkit_test::fixture("schedules/train_schedule.safetensors"));
+  const auto expected = f.view<float>("kdiff_sigmas_f32");
+  REQUIRE(expected.shape()[0] == table.size());
+  int differing = 0;
+  for (latentkit::index_t i = 0; i < table.size(); ++i) differing += table.sigmas()[i] != expected(i);
+  CHECK(differing == 0);
+}
+
+TEST_CASE("every schedule name of the registry is a comparison schedule, and the CLI accepts them all",
+          "[experiments]") {
+  const latentkit::DiscreteSchedule<float> table = ex::sd1_training_table();
+  const double lo = table.sigma_min(), hi = table.sigma_max();
+  std::string all;
+  for (const std::string& name : latentkit::schedule_names()) {
+    INFO(name);
+    const ex::ScheduleEntry entry = ex::schedule_entry(name);
+    const latentkit::AnySigmaSchedule spacing = latentkit::parse_schedule(name);
+    CHECK(entry.name == latentkit::sigma_schedule_name(spacing));
+    for (int n : {1, 7, 20}) {
+      const std::vector<double> got = entry.sigmas(n, lo, hi);
+      // on the SD1 range the range spacings and the table spacings both equal the schedules module's answer
+      CHECK(got == latentkit::sigmas_for(spacing, n, table));
+      REQUIRE(got.size() == static_cast<std::size_t>(n) + 1);
+      CHECK(got.back() == 0.0);
+      CHECK(std::is_sorted(got.rbegin(), got.rend()));
+      CHECK(got.front() > 0.0);
+    }
+    all += (all.empty() ? "" : ",") + name;
+  }
+  // aliases collapse onto their canonical schedule: six distinct entries
+  CHECK(ex::plan_from_names({"Euler"}, ex::split_names(all)).schedules.size() == 6);
+  const auto dir = std::filesystem::temp_directory_path() / "latentkit_test_compare_all_schedules";
+  std::filesystem::remove_all(dir);
+  std::string out, err;
+  const std::string dir_text = dir.string();
+  const int rc = run_cli({"--samplers", "Euler", "--schedules", all, "--steps", "3", "--problem", "k1", "--out", dir_text},
+                         out, err);
+  INFO(err);
+  CHECK(rc == 0);
+  for (std::string_view canonical : {"karras", "exponential", "polyexponential", "normal", "simple", "sgm_uniform"})
+    CHECK_THAT(out, Catch::Contains(std::string(canonical)));
+  std::filesystem::remove_all(dir);
+}

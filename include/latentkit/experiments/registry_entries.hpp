@@ -2,7 +2,6 @@
 // through the run-time registries, for `latentkit compare`.
 #pragma once
 #include <algorithm>
-#include <cmath>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -15,61 +14,53 @@
 #include "latentkit/samplers/noise.hpp"
 #include "latentkit/samplers/registry.hpp"
 #include "latentkit/schedules/discrete.hpp"
+#include "latentkit/schedules/registry.hpp"
 
 LATENTKIT_NAMESPACE_BEGIN
 namespace experiments {
 
-/// Karras et al. 2022 (eq. 5) and the log-uniform spacing, as k-diffusion's get_sigmas_karras /
-/// get_sigmas_exponential define them (n values from sigma_max to sigma_min, then 0), in double.
-/// The schedules area has no spacing headers yet; these two formulas stand in until it has.
-inline std::vector<double> karras_sigmas(int n, double sigma_min, double sigma_max, double rho = 7.0) {
-  const double lo = std::pow(sigma_min, 1.0 / rho), hi = std::pow(sigma_max, 1.0 / rho);
-  std::vector<double> s;
-  for (int i = 0; i < n; ++i) s.push_back(std::pow(hi + (n > 1 ? double(i) / (n - 1) : 0.0) * (lo - hi), rho));
-  s.push_back(0.0);
-  return s;
+/// The training table of an SD1 checkpoint as A1111 and ComfyUI sample with: the float64 CompVis alphas_cumprod
+/// stored as float32, then sigma in float32. Its ends are exactly A1111's sigma_min / sigma_max (0.029167532920837402
+/// / 14.614642143249512); casting the float64 sigma table to float instead is one ulp off for many entries.
+inline DiscreteSchedule<float> sd1_training_table() { return DiscreteSchedule<float>::compvis(); }
+
+/// The sigmas of a registry schedule (steps + 1 values ending in 0). Range spacings use [sigma_min, sigma_max]; the
+/// table spacings (normal, simple, sgm_uniform) use `table`, the SD1 float32 table by default, and ignore the range
+/// (for SD1 problems it is that table's ends anyway).
+inline std::vector<double> registry_sigmas(const AnySigmaSchedule& schedule, int steps, double sigma_min,
+                                           double sigma_max, const DiscreteSchedule<float>& table) {
+  return std::visit(
+      [&](const auto& spacing) -> std::vector<double> {
+        if constexpr (RangeSigmaSchedule<std::decay_t<decltype(spacing)>>)
+          return spacing.template sigmas<double>(steps, sigma_min, sigma_max);
+        else
+          return spacing.template sigmas<double>(steps, table);
+      },
+      schedule);
 }
-inline std::vector<double> exponential_sigmas(int n, double sigma_min, double sigma_max) {
-  const double lo = std::log(sigma_min), hi = std::log(sigma_max);
-  std::vector<double> s;
-  for (int i = 0; i < n; ++i) s.push_back(std::exp(hi + (n > 1 ? double(i) / (n - 1) : 0.0) * (lo - hi)));
-  s.push_back(0.0);
-  return s;
+inline std::vector<double> registry_sigmas(const AnySigmaSchedule& schedule, int steps, double sigma_min,
+                                           double sigma_max) {
+  return registry_sigmas(schedule, steps, sigma_min, sigma_max, sd1_training_table());
 }
 
-/// The sigmas of a registry schedule. `normal` is the discrete schedule of an SD1 model (its float32 table, as A1111
-/// uses it; k-diffusion get_sigmas), so it ignores sigma_min/sigma_max, which for SD1 problems are that table's ends anyway.
-inline std::vector<double> registry_sigmas(ScheduleKind kind, int steps, double sigma_min, double sigma_max) {
-  switch (kind) {
-    case ScheduleKind::normal: {
-      // An SD1 checkpoint's float32 alphas_cumprod buffer is the float64 CompVis schedule cast to float32.
-      const std::vector<double> abar = alphas_cumprod<double>(TrainingSchedule{});
-      const std::vector<float> abar_f32 = cast_values<float>(std::span<const double>(abar));
-      const auto table = DiscreteSchedule<float>::from_alphas_cumprod(std::span<const float>(abar_f32));
-      const std::vector<float> s = table.get_sigmas(steps);
-      return std::vector<double>(s.begin(), s.end());
-    }
-    case ScheduleKind::karras: return karras_sigmas(steps, sigma_min, sigma_max);
-    case ScheduleKind::exponential: return exponential_sigmas(steps, sigma_min, sigma_max);
-  }
-  throw Error("registry_sigmas: schedule kind outside the table");
-}
-
-/// A schedule by name; unknown names throw UnknownNameError listing the valid ones.
+/// A schedule by any registry name (case-insensitive, aliases included); unknown names throw UnknownNameError
+/// listing the valid ones. The entry is named by the canonical name.
 inline ScheduleEntry schedule_entry(const std::string& name) {
-  const ScheduleKind kind = parse_schedule(name);
-  return {std::string(schedule_name(kind)),
-          [kind](int steps, double lo, double hi) { return registry_sigmas(kind, steps, lo, hi); }};
+  const AnySigmaSchedule schedule = parse_schedule(name);
+  return {std::string(sigma_schedule_name(schedule)),
+          [schedule, table = sd1_training_table()](int steps, double lo, double hi) {
+            return registry_sigmas(schedule, steps, lo, hi, table);
+          }};
 }
 
 /// A sampler by any registry name; an A1111 name with a schedule suffix ("DPM++ 2M Karras") runs under that
 /// schedule only. Stochastic samplers draw from GaussianNoise(seed). Unknown names throw UnknownNameError.
 inline SamplerEntry sampler_entry(const std::string& name) {
   const SamplerChoice choice = parse_sampler(name);
-  const bool suffixed = name.ends_with(" Karras") || name.ends_with(" Exponential");
+  const bool suffixed = sampler_name_has_schedule(name);
   SamplerEntry entry;
   entry.name = suffixed ? std::string(sampler_info(choice.sampler).a1111) : name;
-  if (suffixed) entry.only_schedule = std::string(schedule_name(choice.schedule));
+  if (suffixed) entry.only_schedule = std::string(sigma_schedule_name(choice.schedule));
   entry.run = [step = make_step(choice.sampler)](CountingDenoiser& model, const Batch& x, std::span<const double> sigmas,
                                                   std::uint64_t seed) {
     return run_steps(step, model, x, Sigmas(sigmas), GaussianNoise(seed));

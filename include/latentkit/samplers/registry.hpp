@@ -30,9 +30,7 @@
 #include "latentkit/samplers/lms.hpp"
 #include "latentkit/samplers/sampler.hpp"
 #include "latentkit/samplers/step.hpp"
-#include "latentkit/schedules/exponential.hpp"
-#include "latentkit/schedules/karras.hpp"
-#include "latentkit/schedules/normal.hpp"
+#include "latentkit/schedules/registry.hpp"
 
 LATENTKIT_NAMESPACE_BEGIN
 
@@ -103,19 +101,27 @@ inline AnyStep make_step(SamplerKind kind) {
   throw Error("make_step: kind outside the table");
 }
 
-/// Which sigmas: `normal` = the model's own discrete schedule (k-diffusion get_sigmas, A1111 "Automatic"),
-/// `karras` (rho 7), `exponential`.
-enum class ScheduleKind { normal, karras, exponential };
-
-inline constexpr std::array<std::string_view, 3> schedule_table{"normal", "karras", "exponential"};
-
-inline std::string_view schedule_name(ScheduleKind kind) { return schedule_table[static_cast<std::size_t>(kind)]; }
-
-/// A sampler and a schedule chosen by name.
+/// A sampler and a schedule chosen by name; the schedule is any spacing of the schedules registry, knobs included
+/// (e.g. {SamplerKind::dpmpp_2m, Karras{.rho = 5}}).
 struct SamplerChoice {
   SamplerKind sampler;
-  ScheduleKind schedule = ScheduleKind::normal;
+  AnySigmaSchedule schedule = Normal{};
 };
+
+/// A1111's schedule suffixes on sampler labels ("DPM++ 2M Karras"), each naming a spacing of the schedules registry.
+struct ScheduleSuffix {
+  std::string_view suffix;
+  std::string_view schedule;
+};
+inline constexpr std::array<ScheduleSuffix, 5> a1111_schedule_suffixes{{{" Karras", Karras::name},
+                                                                        {" Exponential", Exponential::name},
+                                                                        {" Polyexponential", PolyExponential::name},
+                                                                        {" SGM Uniform", Uniform::name},
+                                                                        {" Simple", Simple::name}}};
+
+/// Front-end spellings of the normal spacing (A1111's "Automatic", sd.cpp's "default"), on top of the schedules
+/// registry's own names.
+inline constexpr std::array<std::string_view, 2> normal_schedule_aliases{"default", "automatic"};
 
 namespace detail {
 inline std::string lower_ascii(std::string_view s) {
@@ -130,46 +136,56 @@ inline std::string join_names(const std::vector<std::string>& names) {
 }
 }  // namespace detail
 
-/// Every accepted sampler name: canonical, A1111 (also with " Karras" / " Exponential") and stable-diffusion.cpp.
+/// Every accepted sampler name: canonical, A1111 (bare and with each schedule suffix) and stable-diffusion.cpp.
 inline std::vector<std::string> sampler_names() {
   std::vector<std::string> names;
   for (const auto& row : sampler_table) names.emplace_back(row.name);
   for (const auto& row : sampler_table) {
     names.emplace_back(row.a1111);
-    names.emplace_back(std::string(row.a1111) + " Karras");
-    names.emplace_back(std::string(row.a1111) + " Exponential");
+    for (const auto& s : a1111_schedule_suffixes) names.emplace_back(std::string(row.a1111) + std::string(s.suffix));
   }
   for (const auto& row : sampler_table)
     if (!row.sdcpp.empty() && row.sdcpp != row.name) names.emplace_back(row.sdcpp);
   return names;
 }
 
-/// Every accepted schedule name (parse_schedule also takes the aliases "discrete", "default" and "automatic").
-inline std::vector<std::string> schedule_names() { return {schedule_table.begin(), schedule_table.end()}; }
+/// Every accepted schedule name: the schedules registry's (aliases included), then the front-end aliases.
+inline std::vector<std::string> schedule_names() {
+  std::vector<std::string> names(sigma_schedule_names.begin(), sigma_schedule_names.end());
+  names.insert(names.end(), normal_schedule_aliases.begin(), normal_schedule_aliases.end());
+  return names;
+}
 
-inline ScheduleKind parse_schedule(std::string_view name) {
+/// A schedule by name, case-insensitively ("Karras", "sgm_uniform", "Automatic"), with default knobs. Unknown names
+/// throw UnknownNameError listing schedule_names().
+inline AnySigmaSchedule parse_schedule(std::string_view name) {
   const std::string key = detail::lower_ascii(name);
-  if (key == "normal" || key == "discrete" || key == "default" || key == "automatic") return ScheduleKind::normal;
-  if (key == "karras") return ScheduleKind::karras;
-  if (key == "exponential") return ScheduleKind::exponential;
+  for (std::string_view alias : normal_schedule_aliases)
+    if (key == alias) return Normal{};
+  for (std::string_view known : sigma_schedule_names)
+    if (key == known) return sigma_schedule_from_name(known);
   throw UnknownNameError("unknown schedule '" + std::string(name) + "': valid names are " +
                          detail::join_names(schedule_names()));
 }
 
 /// Accepts the canonical names ("dpmpp_2m"), A1111/InvokeAI labels with an optional schedule suffix ("DPM++ 2M
-/// Karras", "Euler a") and stable-diffusion.cpp names ("dpm++2m", "euler_a"). The schedule is `normal` unless the
-/// name carries a suffix; combine an sd.cpp name with parse_schedule for its --schedule flag.
+/// Karras", "Euler a SGM Uniform") and stable-diffusion.cpp names ("dpm++2m", "euler_a"). The schedule is `normal`
+/// unless the name carries a suffix; combine an sd.cpp name with parse_schedule for its --schedule flag.
 inline SamplerChoice parse_sampler(std::string_view name) {
   for (const auto& row : sampler_table) {
     if (name == row.name || (!row.sdcpp.empty() && name == row.sdcpp) || name == row.a1111) return {row.kind};
-    for (auto [suffix, schedule] : {std::pair<std::string_view, ScheduleKind>{" Karras", ScheduleKind::karras},
-                                    {" Exponential", ScheduleKind::exponential}})
-      if (name.size() == row.a1111.size() + suffix.size() && name.substr(0, row.a1111.size()) == row.a1111 &&
-          name.substr(row.a1111.size()) == suffix)
-        return {row.kind, schedule};
+    if (!name.starts_with(row.a1111)) continue;
+    for (const auto& s : a1111_schedule_suffixes)
+      if (name.substr(row.a1111.size()) == s.suffix) return {row.kind, sigma_schedule_from_name(s.schedule)};
   }
   throw UnknownNameError("unknown sampler '" + std::string(name) + "': valid names are " +
                          detail::join_names(sampler_names()));
+}
+
+/// True when `name` pins a schedule, i.e. is an A1111 label with a schedule suffix ("DPM++ 2M Karras").
+inline bool sampler_name_has_schedule(std::string_view name) {
+  const SamplerInfo& row = sampler_info(parse_sampler(name).sampler);
+  return name != row.name && name != row.a1111 && name != row.sdcpp;
 }
 
 /// Runs the chosen step policy over an explicit sigma list (the run-time twin of calling the policy directly).
@@ -178,22 +194,23 @@ X run_steps(const AnyStep& step, D& model, X x, Sigmas sigmas, N&& noise, C&& ca
   return std::visit([&](const auto& policy) { return X(policy(model, std::move(x), sigmas, noise, callback)); }, step);
 }
 
-/// The sigmas of a schedule chosen by name for `steps` steps on `model` (Karras with rho 7). `normal` needs the
-/// model's training table, so the denoiser must expose schedule() (DiscreteTimeDenoiser does); otherwise it throws.
+/// The sigmas of a schedule for `steps` steps on `model`. Range spacings (karras, exponential, polyexponential) use
+/// the model's [sigma_min, sigma_max]; table spacings (normal, simple, sgm_uniform) need its training table, so the
+/// denoiser must expose schedule() (DiscreteTimeDenoiser does); otherwise this throws naming the schedule.
 template <class D>
-std::vector<double> schedule_sigmas(ScheduleKind kind, int steps, const D& model) {
-  switch (kind) {
-    case ScheduleKind::karras: return make_sigmas(Karras{}, steps, model);
-    case ScheduleKind::exponential: return make_sigmas(Exponential{}, steps, model);
-    case ScheduleKind::normal:
-      if constexpr (TableSpacingFor<Normal, D>) {
-        return make_sigmas(Normal{}, steps, model);
-      } else {
-        throw Error("schedule 'normal' needs the model's discrete training schedule (a denoiser with schedule()); "
-                    "use 'karras' or 'exponential' for a denoiser that only knows its sigma range");
-      }
-  }
-  throw Error("schedule_sigmas: kind outside the table");
+std::vector<double> schedule_sigmas(const AnySigmaSchedule& schedule, int steps, const D& model) {
+  return std::visit(
+      [&](const auto& spacing) -> std::vector<double> {
+        using S = std::decay_t<decltype(spacing)>;
+        if constexpr (TableSpacingFor<S, D> || RangeSpacing<S>) {
+          return make_sigmas(spacing, steps, model);
+        } else {
+          throw Error("schedule '" + std::string(S::name) +
+                      "' needs the model's discrete training schedule (a denoiser with schedule()); use karras, "
+                      "exponential or polyexponential for a denoiser that only knows its sigma range");
+        }
+      },
+      schedule);
 }
 
 /// Runs a (sampler, schedule, steps) triple chosen at run time on any Denoiser: x = unit_noise * sigmas[0], then
