@@ -18,22 +18,19 @@
 #include "latentkit/samplers/euler_ancestral.hpp"
 #include "latentkit/samplers/heun.hpp"
 #include "latentkit/samplers/sampler.hpp"
+#include "latentkit/schedules/karras.hpp"
 
 namespace lk = latentkit;
 namespace ex = latentkit::experiments;
 using Batch = xt::xarray<double>;
 
-// A schedule is a value with its knobs as fields: (steps, sigma_min, sigma_max) -> steps sigmas and a trailing 0.
-struct Karras {
-  double rho = 7.0;
-  std::vector<double> operator()(int steps, double lo, double hi) const { return ex::karras_sigmas(steps, lo, hi, rho); }
-};
-
 // One compile-time composition, run at several step counts against the exact solution at sigma = 0.
 template <class Step>
 void report(const char* name, const lk::GaussianMixtureDenoiser& model, const ex::MixtureProblem& problem,
             const Batch& exact) {
-  const lk::Sampler<Step, Karras> sample{};  // e.g. Sampler<DPMpp2M, Karras>
+  // A schedule is a value with its knobs as fields (here the schedules module's Karras, rho = 7); the sampler reads
+  // the denoiser's [sigma_min, sigma_max].
+  const lk::Sampler<Step, lk::Karras> sample{};  // e.g. Sampler<DPMpp2M, Karras>
   for (int steps : {10, 20, 40}) {
     const Batch x = sample(model, problem.z, steps, lk::NoNoise{});  // deterministic: a noise draw would throw
     std::printf("  %-10s karras %3d steps   max |x - exact| = %.3e\n", name, steps, ex::max_abs_difference(x, exact));
@@ -57,7 +54,7 @@ int main() {
   report<lk::DPMpp2M>("DPM++ 2M", model, problem, exact.x);
 
   // A stochastic sampler draws seeded noise; its samples follow the distribution instead of the ODE.
-  const lk::Sampler<lk::EulerAncestral, Karras> ancestral{};
+  const lk::Sampler<lk::EulerAncestral, lk::Karras> ancestral{};
   const Batch starts = ex::PortableGaussian(7).matrix(256, problem.dims());
   const Batch samples = ancestral(model, starts, 30, lk::GaussianNoise(11));
   const ex::DistributionError e = ex::distribution_error(problem, samples, 0.0);
