@@ -37,7 +37,7 @@ const ex::MixtureProblem& problem() {
   return p;
 }
 
-void bench_mixture(benchmark::State& state, lk::SamplerKind kind, lk::ScheduleKind schedule, int steps) {
+void bench_mixture(benchmark::State& state, lk::SamplerKind kind, const lk::AnySigmaSchedule& schedule, int steps) {
   const auto model = problem().denoiser();
   const std::vector<double> sigmas = ex::registry_sigmas(schedule, steps, problem().sigma_min, problem().sigma_max);
   const Batch start = ex::PortableGaussian(1).matrix(latent_rows, problem().dims()) * sigmas.front();
@@ -59,7 +59,7 @@ void bench_mixture(benchmark::State& state, lk::SamplerKind kind, lk::ScheduleKi
   state.counters["nfe"] = static_cast<double>(nfe);
 }
 
-void bench_noop(benchmark::State& state, lk::SamplerKind kind, lk::ScheduleKind schedule, int steps) {
+void bench_noop(benchmark::State& state, lk::SamplerKind kind, const lk::AnySigmaSchedule& schedule, int steps) {
   NoopDenoiser model{ex::PortableGaussian(2).matrix(latent_rows, problem().dims())};
   const std::vector<double> sigmas = ex::registry_sigmas(schedule, steps, model.sigma_min(), model.sigma_max());
   const Batch start = ex::PortableGaussian(1).matrix(latent_rows, problem().dims()) * sigmas.front();
@@ -77,9 +77,9 @@ void bench_noop(benchmark::State& state, lk::SamplerKind kind, lk::ScheduleKind 
 // Every sampler of the registry x {karras, normal} x {10, 30} steps, registered before main runs them.
 const bool registered = [] {
   for (const auto& row : lk::sampler_table)
-    for (lk::ScheduleKind schedule : {lk::ScheduleKind::karras, lk::ScheduleKind::normal})
+    for (const lk::AnySigmaSchedule& schedule : {lk::AnySigmaSchedule(lk::Karras{}), lk::AnySigmaSchedule(lk::Normal{})})
       for (int steps : {10, 30}) {
-        const std::string suffix = std::string(row.name) + "/" + std::string(lk::schedule_name(schedule)) + "/" +
+        const std::string suffix = std::string(row.name) + "/" + std::string(lk::sigma_schedule_name(schedule)) + "/" +
                                    std::to_string(steps);
         benchmark::RegisterBenchmark(("sampler/" + suffix).c_str(), bench_mixture, row.kind, schedule, steps)
             ->Unit(benchmark::kMillisecond);
