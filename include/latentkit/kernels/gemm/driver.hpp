@@ -101,15 +101,17 @@ void run_block_range(index_t i_begin, index_t i_end, index_t j_begin, index_t j_
             const index_t i = ic + ir * MR, j = jc + jr * NR;
             const int rows = static_cast<int>(std::min<index_t>(MR, i_end - i));
             const int cols = static_cast<int>(std::min<index_t>(NR, j_end - j));
+            // The last A panel of a sweep prefetches the next B micro-panel (the only one not already in L1).
+            const float* b_next = (ir + 1 == m_panels && jr + 1 < n_panels) ? b_block + (jr + 1) * NR * kc : nullptr;
             if constexpr (!ASource::prepacked) {
               if (direct_a && rows == MR) {
                 micro_kernel<Arch, true>(kc, a.in_place(i, pc), a.matrix.row_stride, b_block + jr * NR * kc,
-                                         c + i * ldc + j, ldc, rows, cols, update);
+                                         c + i * ldc + j, ldc, rows, cols, update, b_next);
                 continue;
               }
             }
             micro_kernel<Arch>(kc, a_block + ir * MR * kc, 0, b_block + jr * NR * kc, c + i * ldc + j, ldc, rows,
-                               cols, update);
+                               cols, update, b_next);
           }
       }
     }
