@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 #include <random>
+#include <stdexcept>
 #include <string>
 
 #include "latentkit/core/elementwise.hpp"
@@ -144,4 +145,22 @@ TEST_CASE("clamp, fill and map handle NaN, bounds and odd shapes", "[elementwise
   CHECK(one.data()[0] == 6.0f);
   Tensor<float> empty({0, 4});
   add_inplace(empty, Tensor<float>::full({4}, 1.0f));
+}
+
+TEST_CASE("an exception thrown by a map functor reaches the caller, from one thread or many", "[elementwise]") {
+  // 2^18 elements run in parallel pieces (elementwise_parallel_min is 2^16); 7 x 5 strided runs on one thread.
+  for (const Dims shape : {Dims{512, 512}, Dims{7, 5}}) {
+    const Tensor<float> clean = random_tensor<float>(shape, 21);  // normal(0, 2): never 1e6
+    Tensor<float> x = clean.clone();
+    x.data()[x.numel() / 2] = 1e6f;
+    auto f = [](float v) {
+      if (v == 1e6f) throw std::domain_error("map functor rejects 1e6");
+      return 2.0f * v;
+    };
+    CHECK_THROWS_AS(map(x, f), std::domain_error);
+    CHECK_THROWS_AS(map(x.view().transpose(0, 1), f), std::domain_error);
+    // The same functor on the data without the poisoned value completes, so the throw came from that element.
+    const Tensor<float> doubled = map(clean, f);
+    CHECK(doubled.data()[0] == 2.0f * clean.data()[0]);
+  }
 }

@@ -14,9 +14,11 @@
 #pragma once
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -94,9 +96,20 @@ template <class T> struct FillOp {
   T value;
   template <class B> B make() const { return B(value); }
 };
+/// Holds the first exception a map functor throws until the parallel region is over: an exception must not
+/// leave an OpenMP region or xsimd::dispatch (whose call operator is noexcept), both of which std::terminate.
+struct DeferredError {
+  std::atomic<bool> failed{false};
+  std::exception_ptr error;  // written once, by the thread that set `failed`; read after the region has joined
+  void capture() noexcept {
+    bool expected = false;
+    if (failed.compare_exchange_strong(expected, true)) error = std::current_exception();
+  }
+};
 /// A scalar function applied element by element (not vectorised, still threaded).
 template <class F> struct MapOp {
   F f;
+  DeferredError* error;
 };
 template <class Op> inline constexpr bool is_map_op = false;
 template <class F> inline constexpr bool is_map_op<MapOp<F>> = true;
@@ -116,7 +129,12 @@ B apply_op(const Op& op, Load&& load) {
 template <class Arch, class T, class Op, std::size_t N>
 void run_dense(const Op& op, T* out, const std::array<const T*, N>& in, std::size_t n) {
   if constexpr (is_map_op<Op>) {
-    for (std::size_t i = 0; i < n; ++i) out[i] = static_cast<T>(op.f(in[0][i]));
+    if (op.error->failed.load(std::memory_order_relaxed)) return;  // another piece failed: map() will throw
+    try {
+      for (std::size_t i = 0; i < n; ++i) out[i] = static_cast<T>(op.f(in[0][i]));
+    } catch (...) {
+      op.error->capture();
+    }
   } else {
     using B = xsimd::batch<T, Arch>;
     constexpr std::size_t width = B::size;
@@ -398,11 +416,15 @@ void fill(X&& x, double value) {
   detail::elementwise("fill", detail::FillOp<T>{detail::to_real<T>(value)}, detail::write_view(x));
 }
 
-/// out[i] = f(x[i]) with a scalar function T -> T. Threaded: f must be safe to call concurrently.
+/// out[i] = f(x[i]) with a scalar function T -> T. Threaded: f must be safe to call concurrently. If f throws,
+/// the remaining pieces are skipped and the first exception is rethrown here once all threads have stopped
+/// (out is then partly written).
 template <RealTensor X, class F, class Out>
   requires std::invocable<const F&, real_t<X>>
 void map(const X& x, F f, Out&& out) {
-  detail::elementwise("map", detail::MapOp<F>{std::move(f)}, detail::write_view(out), x);
+  detail::DeferredError error;
+  detail::elementwise("map", detail::MapOp<F>{std::move(f), &error}, detail::write_view(out), x);
+  if (error.error) std::rethrow_exception(error.error);
 }
 template <RealTensor X, class F>
   requires std::invocable<const F&, real_t<X>>

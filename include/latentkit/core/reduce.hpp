@@ -143,14 +143,21 @@ double extreme_block(const std::array<const T*, N>& p, std::size_t n) {
   return static_cast<double>(r);
 }
 
-/// partial[m * blocks + b]: the reduction of block b of segment m, blocks computed in parallel.
+/// Blocks per segment: the partials are indexed m * blocks + b.
+template <class T, std::size_t N>
+index_t reduce_blocks(const ReduceSegments<T, N>& s) noexcept {
+  return std::max<index_t>(1, (s.length + reduce_block - 1) / reduce_block);
+}
+
+/// partial[m * blocks + b]: the reduction of block b of segment m, blocks computed in parallel. `partial` holds
+/// count * blocks doubles, allocated by the caller: this runs inside xsimd::dispatch (noexcept) and an OpenMP
+/// region, where an allocation failure would call std::terminate instead of reaching the caller.
 template <ReduceKind Kind, class T, std::size_t N>
 struct BlockRunner {
   template <class Arch>
-  std::vector<double> operator()(Arch, const ReduceSegments<T, N>& s) const {
-    const index_t blocks = std::max<index_t>(1, (s.length + reduce_block - 1) / reduce_block);
+  void operator()(Arch, const ReduceSegments<T, N>& s, double* partial) const noexcept {
+    const index_t blocks = reduce_blocks(s);
     const index_t items = s.count * blocks;
-    std::vector<double> partial(static_cast<std::size_t>(items));
     const bool parallel = s.count * s.length >= reduce_parallel_min && items > 1;
     (void)parallel;
     LATENTKIT_OMP(parallel for schedule(static) if(parallel))
@@ -161,10 +168,9 @@ struct BlockRunner {
       std::array<const T*, N> p;
       for (std::size_t k = 0; k < N; ++k) p[k] = s.fetch(k, m, start, n, buffers[k]);
       constexpr bool extreme = Kind == ReduceKind::max || Kind == ReduceKind::min || Kind == ReduceKind::max_abs_diff;
-      partial[static_cast<std::size_t>(item)] = extreme ? extreme_block<Arch, Kind, T, N>(p, static_cast<std::size_t>(n))
-                                                        : sum_block<Arch, Kind, T, N>(p, static_cast<std::size_t>(n));
+      partial[item] = extreme ? extreme_block<Arch, Kind, T, N>(p, static_cast<std::size_t>(n))
+                              : sum_block<Arch, Kind, T, N>(p, static_cast<std::size_t>(n));
     }
-    return partial;
   }
 };
 
@@ -194,7 +200,8 @@ double reduce_all(const char* name, const std::array<TensorView<const T>, N>& vi
   ReduceSegments<T, N> s;
   s.views = views;
   s.length = views[0].numel();
-  const std::vector<double> partial = simd::dispatch(BlockRunner<Kind, T, N>{})(s);
+  std::vector<double> partial(static_cast<std::size_t>(reduce_blocks(s)));
+  simd::dispatch(BlockRunner<Kind, T, N>{})(s, partial.data());
   return combine_partials<Kind>(partial, 0, static_cast<index_t>(partial.size()));
 }
 
@@ -218,8 +225,9 @@ Tensor<T> reduce_axis(const char* name, const TensorView<const T>& v, int axis, 
   if (keepdims) out_shape.insert(a, 1);
   Tensor<T> out(out_shape);
   if (s.count == 0) return out;
-  const std::vector<double> partial = simd::dispatch(BlockRunner<Kind, T, 1>{})(s);
-  const index_t blocks = static_cast<index_t>(partial.size()) / s.count;
+  const index_t blocks = reduce_blocks(s);
+  std::vector<double> partial(static_cast<std::size_t>(s.count * blocks));
+  simd::dispatch(BlockRunner<Kind, T, 1>{})(s, partial.data());
   for (index_t m = 0; m < s.count; ++m) {
     const double total = combine_partials<Kind>(partial, m, blocks);
     out.data()[m] = static_cast<T>(average ? total / static_cast<double>(s.length) : total);
