@@ -99,3 +99,12 @@ TEST_CASE("copy moves data between strided views of equal shape", "[tensor]") {
   CHECK(both(3, 2) == src(2, 3));
   CHECK_THROWS_AS(copy(src.view(), dst.view()), ShapeError);
 }
+
+TEST_CASE("shapes whose element count overflows are rejected before allocation", "[tensor]") {
+  const index_t big = index_t{1} << 40;
+  CHECK_THROWS_AS(Tensor<float>(Dims{big, big}), ShapeError);
+  CHECK_THROWS_AS(Tensor<float>(Dims{2, -3}), ShapeError);
+  CHECK_THROWS_AS(Tensor<double>(Dims{index_t{1} << 61}), ShapeError);  // elements fit, bytes do not
+  CHECK(Dims({3, 0, big, big}).checked_numel() == 0);
+  CHECK(Dims({1 << 20, 1 << 20}).checked_numel() == index_t{1} << 40);
+}

@@ -4,6 +4,7 @@
 #include <array>
 #include <cstdint>
 #include <initializer_list>
+#include <limits>
 #include <span>
 #include <string>
 
@@ -61,7 +62,21 @@ class Dims {
     ++rank_;
   }
 
-  /// Product of the extents (1 for rank 0).
+  /// Product of the extents, or ShapeError when an extent is negative or the product overflows index_t.
+  /// Use this on shapes that come from outside (files, user input) before allocating.
+  constexpr index_t checked_numel() const {
+    index_t n = 1;
+    for (int i = 0; i < rank_; ++i) {
+      const index_t d = v_[static_cast<std::size_t>(i)];
+      if (d < 0) throw ShapeError("negative extent in shape " + str());
+      if (d != 0 && n > std::numeric_limits<index_t>::max() / d)
+        throw ShapeError("shape " + str() + " has more elements than index_t can count");
+      n *= d;
+    }
+    return n;
+  }
+
+  /// Product of the extents (1 for rank 0); the shape must be valid (see checked_numel).
   constexpr index_t numel() const noexcept {
     index_t n = 1;
     for (int i = 0; i < rank_; ++i) n *= v_[static_cast<std::size_t>(i)];

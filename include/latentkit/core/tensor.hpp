@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <new>
 #include <utility>
@@ -27,9 +28,9 @@ class Tensor {
   Tensor() = default;
   /// Uninitialised storage of `shape` (use zeros()/full() for defined contents).
   explicit Tensor(const Dims& shape) : shape_(shape) {
-    for (index_t d : shape)
-      if (d < 0) throw ShapeError("negative extent in shape " + shape.str());
-    const std::size_t n = static_cast<std::size_t>(shape.numel());
+    const std::size_t n = static_cast<std::size_t>(shape.checked_numel());
+    if (n > std::numeric_limits<std::size_t>::max() / sizeof(T))
+      throw ShapeError("shape " + shape.str() + " needs more bytes than size_t can count");
     if (n) storage_.reset(static_cast<T*>(::operator new[](n * sizeof(T), std::align_val_t{tensor_alignment})));
     if constexpr (!std::is_trivially_default_constructible_v<T>) std::uninitialized_default_construct_n(data(), n);
   }
