@@ -264,3 +264,36 @@ TEST_CASE("aligned (vectorised) and misaligned (scalar) conversions give the sam
     REQUIRE(std::bit_cast<std::uint64_t>(dx.data()[i]) == std::bit_cast<std::uint64_t>(dy.data()[i]));
   }
 }
+
+TEST_CASE("F64 loads as F16 / BF16 with one rounding and as bool by testing the double itself", "[io][convert]") {
+  // Each value next to its correctly rounded bits; through float the first would round twice to 0x3C00 / 0x3F80.
+  struct Case { double value; std::uint16_t half, bfloat; };
+  const std::vector<Case> cases{
+      {1.0 + 0x1p-11 + 0x1p-40, 0x3C01, 0x3F80},  // just above a binary16 tie: up
+      {1.0 + 0x1p-8 + 0x1p-40, 0x3C04, 0x3F81},   // just above a bfloat16 tie: up
+      {-(1.0 + 0x1p-11), 0xBC00, 0xBF80},         // an exact tie: to even
+      {0x1p-25 + 0x1p-60, 0x0001, 0x3300},        // just above half the smallest binary16 subnormal
+      {0x1p-134 + 0x1p-170, 0x0000, 0x0001},      // just above half the smallest bfloat16 subnormal
+      {65519.999999, 0x7BFF, 0x4780},             // below binary16's overflow threshold
+      {1e-60, 0x0000, 0x0000}};
+  std::vector<double> values;
+  for (const auto& c : cases) values.push_back(c.value);
+  const std::vector<std::int8_t> one{5};
+  SafetensorsWriter aligned, shifted;
+  aligned.add("d", TensorView<const double>(values.data(), Dims{static_cast<index_t>(values.size())}));
+  shifted.add("a", TensorView<const std::int8_t>(one.data(), Dims{1}));  // odd address: the scalar loop runs
+  shifted.add("d", TensorView<const double>(values.data(), Dims{static_cast<index_t>(values.size())}));
+  const SafetensorsFile fa(aligned.to_bytes(), "aligned"), fs(shifted.to_bytes(), "shifted");
+  REQUIRE(reinterpret_cast<std::uintptr_t>(fs.bytes("d").data()) % 8 != 0);
+  for (const SafetensorsFile* f : {&fa, &fs}) {
+    const auto h = f->load<f16>("d");
+    const auto b = f->load<bf16>("d");
+    const auto flags = f->load<bool>("d");
+    for (std::size_t i = 0; i < cases.size(); ++i) {
+      INFO((f == &fa ? "aligned" : "shifted") << " element " << i << " = " << cases[i].value);
+      CHECK(h.data()[i].bits == cases[i].half);
+      CHECK(b.data()[i].bits == cases[i].bfloat);
+      CHECK(flags.data()[i]);  // all non-zero, 1e-60 included (NumPy: True)
+    }
+  }
+}

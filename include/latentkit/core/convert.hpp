@@ -183,6 +183,40 @@ struct Int32ToFloatKernel {
   }
 };
 
+/// double -> a binary format with E exponent and M mantissa bits (binary16: 5, 10; bfloat16: 8, 7), as bits,
+/// rounded to nearest even in one step. Going through float would round twice (1 + 2^-11 + 2^-40 would become
+/// 1.0 in binary16 instead of 1 + 2^-10). NaN stays NaN (quieted, top payload bits kept, as through float).
+template <int E, int M>
+constexpr std::uint16_t double_to_small_float_bits(double d) noexcept {
+  constexpr int bias = (1 << (E - 1)) - 1, min_normal_exponent = 1 - bias;
+  constexpr std::uint64_t mantissa_mask = (std::uint64_t{1} << 52) - 1;
+  constexpr std::uint16_t inf = static_cast<std::uint16_t>(((1u << E) - 1u) << M);
+  const std::uint64_t x = std::bit_cast<std::uint64_t>(d);
+  const auto sign = static_cast<std::uint16_t>((x >> 63) << (E + M));
+  const std::uint64_t ax = x & 0x7FFFFFFFFFFFFFFFull;
+  if (ax > 0x7FF0000000000000ull)
+    return static_cast<std::uint16_t>(sign | inf | (1u << (M - 1)) | ((ax >> (52 - M)) & ((1u << M) - 1u)));
+  const int biased = static_cast<int>(ax >> 52), exponent = biased - 1023;
+  if (exponent > bias) return static_cast<std::uint16_t>(sign | inf);  // also +-inf itself
+  auto round = [](std::uint64_t value, int shift) {  // value >> shift, nearest even (a carry is correct rounding)
+    std::uint64_t r = value >> shift;
+    const std::uint64_t rest = value & ((std::uint64_t{1} << shift) - 1), halfway = std::uint64_t{1} << (shift - 1);
+    if (rest > halfway || (rest == halfway && (r & 1u))) ++r;
+    return r;
+  };
+  if (exponent >= min_normal_exponent) {
+    const std::uint64_t rebiased = ax - (static_cast<std::uint64_t>(1023 - bias) << 52);
+    return static_cast<std::uint16_t>(sign | std::min<std::uint64_t>(round(rebiased, 52 - M), inf));
+  }
+  // Subnormal target: value = m * 2^(biased - 1075), in units of 2^(min_normal_exponent - M).
+  if (biased == 0) return sign;  // double subnormals and zero are far below half the smallest target subnormal
+  const int shift = 1075 + min_normal_exponent - M - biased;  // >= 53 - M
+  if (shift >= 54) return sign;                                // below half a unit: rounds to +-0
+  return static_cast<std::uint16_t>(sign | round((ax & mantissa_mask) | (std::uint64_t{1} << 52), shift));
+}
+constexpr std::uint16_t double_to_half_bits(double d) noexcept { return double_to_small_float_bits<5, 10>(d); }
+constexpr std::uint16_t double_to_bf16_bits(double d) noexcept { return double_to_small_float_bits<8, 7>(d); }
+
 }  // namespace detail
 
 // --- bulk conversions: dst[i] = src[i] converted, i in [0, n); src and dst must not overlap ---------------------
@@ -226,6 +260,15 @@ void convert(const From* src, To* dst, std::size_t n) {
     for (std::size_t i = b; i < e; ++i) dst[i] = static_cast<To>(src[i]);
   });
 }
+/// double -> f16 / bf16, rounded to nearest even in one step (see detail::double_to_small_float_bits).
+template <class Half>
+  requires(std::is_same_v<Half, f16> || std::is_same_v<Half, bf16>)
+void convert(const double* src, Half* dst, std::size_t n) {
+  detail::convert_in_chunks(n, [=](std::size_t b, std::size_t e) {
+    for (std::size_t i = b; i < e; ++i)
+      dst[i] = Half::from_bits(std::is_same_v<Half, f16> ? detail::double_to_half_bits(src[i]) : detail::double_to_bf16_bits(src[i]));
+  });
+}
 /// f16 / bf16 -> double (exact, through float).
 template <class Half>
   requires(std::is_same_v<Half, f16> || std::is_same_v<Half, bf16>)
@@ -244,7 +287,9 @@ void convert(const T* src, T* dst, std::size_t n) {
 template <class From, class To>
 void convert_scalar(const From* src, To* dst, std::size_t n) noexcept {
   for (std::size_t i = 0; i < n; ++i) {
-    if constexpr (std::is_same_v<To, f16> || std::is_same_v<To, bf16>) dst[i] = To(static_cast<float>(src[i]));
+    if constexpr (std::is_same_v<From, double> && std::is_same_v<To, f16>) dst[i] = To::from_bits(detail::double_to_half_bits(src[i]));
+    else if constexpr (std::is_same_v<From, double> && std::is_same_v<To, bf16>) dst[i] = To::from_bits(detail::double_to_bf16_bits(src[i]));
+    else if constexpr (std::is_same_v<To, f16> || std::is_same_v<To, bf16>) dst[i] = To(static_cast<float>(src[i]));
     else if constexpr (std::is_same_v<From, f16> || std::is_same_v<From, bf16>) dst[i] = static_cast<To>(static_cast<float>(src[i]));
     else dst[i] = static_cast<To>(src[i]);
   }

@@ -303,8 +303,13 @@ void convert_elements(const std::byte* in, T* out, std::size_t n, const std::str
     } else {
       const Src s = read_element<Src>(p);
       if constexpr (std::is_same_v<T, bool>) {
-        if constexpr (std::is_integral_v<Src>) out[i] = s != 0;
-        else out[i] = static_cast<float>(s) != 0.0f;  // NaN counts as true, as in NumPy
+        // Tested in the source type: 1e-60 is true although it rounds to 0 in float. NaN counts as true (NumPy).
+        if constexpr (std::is_integral_v<Src> || std::is_same_v<Src, double>) out[i] = s != 0;
+        else out[i] = static_cast<float>(s) != 0.0f;  // f16 / bf16 / float: exact in float
+      } else if constexpr (std::is_same_v<Src, double> && std::is_same_v<T, f16>) {
+        out[i] = f16::from_bits(detail::double_to_half_bits(s));  // one rounding, not two through float
+      } else if constexpr (std::is_same_v<Src, double> && std::is_same_v<T, bf16>) {
+        out[i] = bf16::from_bits(detail::double_to_bf16_bits(s));
       } else if constexpr (std::is_same_v<T, f16> || std::is_same_v<T, bf16>) {
         out[i] = T(static_cast<float>(s));
       } else if constexpr (std::is_floating_point_v<T>) {
