@@ -34,6 +34,17 @@
 #include "latentkit/text/prompt_chunks.hpp"
 #include "latentkit/tokenizers/clip_tokenizer.hpp"
 
+// layers, models, pipelines
+#include "latentkit/models/checkpoint.hpp"
+#include "latentkit/models/clip_text.hpp"
+#include "latentkit/nn/attention.hpp"
+#include "latentkit/nn/embedding.hpp"
+#include "latentkit/nn/layer_norm.hpp"
+#include "latentkit/nn/linear.hpp"
+#include "latentkit/nn/mlp.hpp"
+#include "latentkit/nn/parameters.hpp"
+#include "latentkit/pipelines/conditioning.hpp"
+
 // diffusion: schedules, denoisers, samplers
 #include "latentkit/samplers/samplers.hpp"
 #include "latentkit/schedules/all.hpp"
