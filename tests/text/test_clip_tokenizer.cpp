@@ -219,3 +219,23 @@ TEST_CASE("missing or malformed vocabularies give clear errors", "[clip_tokenize
   CHECK_THROWS_AS(ClipVocabulary::from_bpe_gz(dir / "bad.txt.gz"), FormatError);
   fs::remove_all(dir);
 }
+
+TEST_CASE("a moved-from tokenizer throws a clear error instead of crashing", "[clip_tokenizer]") {
+  ClipTokenizer source = ClipTokenizer::load(latentkit_test::fixture("clip_tokenizer/bpe_simple_vocab_16e6.txt.gz"));
+  const auto expected = source.encode("a photo of a cat");
+  ClipTokenizer moved(std::move(source));
+  CHECK(moved.encode("a photo of a cat") == expected);
+  const std::vector<std::int32_t> ids{moved.bos_id(), expected.front()};
+  CHECK_THROWS_AS(source.encode("a photo of a cat"), Error);  // NOLINT(bugprone-use-after-move): the point of the test
+  CHECK_THROWS_AS(source.decode(ids), Error);
+  CHECK_THROWS_AS(source.tokens(ids), Error);
+  CHECK_THROWS_AS(source.token(ids[0]), Error);
+  try {
+    source.sd_input_ids("x");
+    FAIL("expected Error");
+  } catch (const Error& e) {
+    CHECK(std::string(e.what()).find("moved from") != std::string::npos);
+  }
+  source = std::move(moved);  // assigning a live tokenizer makes it usable again
+  CHECK(source.encode("a photo of a cat") == expected);
+}

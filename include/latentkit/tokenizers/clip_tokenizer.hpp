@@ -63,6 +63,7 @@ class ClipTokenizer {
   /// The first vocabulary on clip_vocabulary_search_path() ($LATENTKIT_TOKENIZER, ~/.cache/latentkit, ...).
   static ClipTokenizer load_default(ClipFlavor flavor = ClipFlavor::openai) { return load(find_clip_vocabulary(), flavor); }
 
+  /// A moved-from tokenizer holds no vocabulary: encode/decode/tokens/token on it throw Error (never UB).
   ClipTokenizer(ClipTokenizer&&) noexcept = default;
   ClipTokenizer& operator=(ClipTokenizer&&) noexcept = default;
 
@@ -118,7 +119,12 @@ class ClipTokenizer {
   static std::uint64_t pair_key(std::int32_t a, std::int32_t b) noexcept {
     return (static_cast<std::uint64_t>(static_cast<std::uint32_t>(a)) << 32) | static_cast<std::uint32_t>(b);
   }
+  // The move constructor leaves cache_ null and the tables empty; every entry point checks this first.
+  void require_usable(const char* what) const {
+    if (!cache_) throw Error(std::string("ClipTokenizer::") + what + ": the tokenizer was moved from and holds no vocabulary");
+  }
   std::size_t checked_index(std::int32_t id) const {
+    require_usable("token lookup");
     if (id < 0 || static_cast<std::size_t>(id) >= id_to_token_.size())
       throw UnknownNameError("token id " + std::to_string(id) + " is not in the CLIP vocabulary (ids 0.." +
                              std::to_string(id_to_token_.size() - 1) + ")");
@@ -308,6 +314,7 @@ inline void ClipTokenizer::bpe_word(std::string_view word, std::vector<std::int3
 }
 
 inline std::vector<std::int32_t> ClipTokenizer::encode(std::string_view text) const {
+  require_usable("encode");
   const std::u32string normalized = normalize(text);
   std::vector<std::int32_t> ids;
   std::string word;
@@ -344,6 +351,7 @@ inline std::vector<std::int32_t> ClipTokenizer::encode(std::string_view text) co
 }
 
 inline std::vector<std::string> ClipTokenizer::tokens(std::span<const std::int32_t> ids) const {
+  require_usable("tokens");
   std::vector<std::string> out;
   out.reserve(ids.size());
   for (auto id : ids) out.push_back(id_to_token_[checked_index(id)]);
@@ -351,6 +359,7 @@ inline std::vector<std::string> ClipTokenizer::tokens(std::span<const std::int32
 }
 
 inline std::string ClipTokenizer::decode(std::span<const std::int32_t> ids) const {
+  require_usable("decode");
   std::string bytes;
   for (auto id : ids) {
     for (char32_t c : unicode::decode_utf8(id_to_token_[checked_index(id)])) {
