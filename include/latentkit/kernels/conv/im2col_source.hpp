@@ -53,11 +53,16 @@ struct Im2colSource {
         const index_t lo = std::clamp<index_t>(x0 >= 0 ? 0 : (-x0 + step - 1) / step, 0, run.count);
         const index_t hi = std::clamp<index_t>(x0 >= width ? 0 : (width - 1 - x0) / step + 1, lo, run.count);
         std::fill(out, out + lo, 0.0f);
-        if (step == 1 && sx == 1) {
-          const float* src = row + x0;
-          for (index_t j = lo; j < hi; ++j) out[j] = src[j];
-        } else {
-          for (index_t j = lo; j < hi; ++j) out[j] = row[(x0 + j * step) * sx];
+        // Pointers are formed from the first in-range column only: row + x0 with x0 < 0 would point before the
+        // image, which is undefined behaviour even if never dereferenced.
+        if (lo < hi) {
+          const float* src = row + (x0 + lo * step) * sx;  // input x of column lo, inside [0, width)
+          if (step == 1 && sx == 1) {
+            for (index_t j = lo; j < hi; ++j) out[j] = src[j - lo];
+          } else {
+            const index_t stride = step * sx;
+            for (index_t j = lo; j < hi; ++j) out[j] = src[(j - lo) * stride];
+          }
         }
         std::fill(out + hi, out + run.count, 0.0f);
       }
