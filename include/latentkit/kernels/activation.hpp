@@ -1,9 +1,9 @@
 // Activations on float tensors: SiLU, GELU (erf and tanh forms), QuickGELU, GEGLU, softmax over the last axis.
 //
 // Every function is vectorised with xsimd math (exp, erf, tanh; about 1-2 ulp in xsimd 8.1) and threaded over
-// fixed chunks. Elementwise results do not depend on the chunking: the tail of an array goes through the same batch
-// code (padded), so every element is computed by exactly the same instructions whatever the thread count.
-// Inputs may be strided (they are then copied to a dense buffer); `y` may be the same view as `x` (in place).
+// fixed chunks. The element-wise activations run on core/elementwise.hpp's machinery: the tail of an array goes
+// through the same batch code (padded), so every element is computed by exactly the same instructions whatever the
+// thread count or strides. Softmax and GEGLU copy strided inputs to a dense buffer; `y` may be the same view as `x`.
 #pragma once
 #include <algorithm>
 #include <cmath>
@@ -12,6 +12,7 @@
 #include <string>
 
 #include "latentkit/backend/simd/arch.hpp"
+#include "latentkit/core/elementwise.hpp"
 #include "latentkit/core/tensor.hpp"
 
 LATENTKIT_NAMESPACE_BEGIN
@@ -42,34 +43,8 @@ struct QuickGelu {  // x * sigmoid(1.702 x): openai CLIP
 
 namespace ops_detail {
 
-/// Elements per parallel chunk: large enough to amortise scheduling, fixed so work splits the same way always.
-inline constexpr index_t elementwise_chunk = 16384;
-
-/// y[i] = op(x[i]) for i < n; the tail is computed through a padded batch so it matches the vector path bit for bit.
-template <class Op>
-struct UnaryKernel {
-  template <class Arch>
-  void operator()(Arch, const float* x, float* y, index_t n) const {
-    using B = xsimd::batch<float, Arch>;
-    constexpr index_t W = static_cast<index_t>(B::size);
-    const Op op{};
-    const index_t chunks = (n + elementwise_chunk - 1) / elementwise_chunk;
-    LATENTKIT_OMP(parallel for schedule(static))
-    for (index_t c = 0; c < chunks; ++c) {
-      const index_t begin = c * elementwise_chunk, end = std::min(n, begin + elementwise_chunk);
-      index_t i = begin;
-      for (; i + W <= end; i += W) op(B::load_unaligned(x + i)).store_unaligned(y + i);
-      if (i < end) {
-        alignas(64) float buf[W] = {};
-        std::copy(x + i, x + end, buf);
-        op(B::load_aligned(buf)).store_aligned(buf);
-        std::copy(buf, buf + (end - i), y + i);
-      }
-    }
-  }
-};
-
-/// Runs a kernel on dense float buffers for any views: strided inputs/outputs go through dense copies.
+/// Runs a row kernel (softmax, norms) on dense float buffers for any views: strided inputs/outputs go through dense
+/// copies. Element-wise activations need no such copies: core/elementwise.hpp reads strided views directly.
 template <class F>
 void with_dense(TensorView<const float> x, TensorView<float> y, F&& dense_fn) {
   if (x.is_contiguous() && y.is_contiguous()) {
@@ -86,7 +61,9 @@ template <class Op>
 void apply_unary(const char* name, TensorView<const float> x, TensorView<float> y) {
   if (!(x.shape() == y.shape()))
     throw ShapeError(std::string(name) + ": input " + x.shape().str() + " and output " + y.shape().str() + " differ");
-  with_dense(x, y, [&](const float* in, float* out) { simd::dispatch(UnaryKernel<Op>{})(in, out, x.numel()); });
+  // The activation functors have core's per-element op interface (batch -> batch), so core's runner does the
+  // chunking, threading, strides and padded tail: every element goes through the same batch code.
+  latentkit::detail::elementwise(name, Op{}, y, x);
 }
 
 struct SoftmaxKernel {

@@ -55,10 +55,6 @@ constexpr index_t workspace_floats(index_t head_dim, index_t value_dim) noexcept
   return (head_dim + key_block + value_dim + 3) * query_block;
 }
 
-struct AlignedFloats {
-  void operator()(float* p) const noexcept { ::operator delete[](p, std::align_val_t{64}); }
-};
-
 /// C[r, :ncols] = (col_scale ? C[r, :] * col_scale : 0) + sum_t A(r, t) * Bm[t, :ncols] for r < R.
 /// A(r, t) = a[r * a_rs + t * a_cs] is broadcast (any strides); Bm rows are aligned vectors (leading dim ldb);
 /// ncols is a multiple of two vectors. R rows x 2 vectors of accumulators stay in registers over all of `depth`.
@@ -121,11 +117,15 @@ struct Problem {
   TensorView<float> out;
   float scale;
   bool causal;
+  // One workspace_floats(d, dv) block per thread, allocated before dispatch: the kernel runs inside
+  // xsimd::dispatch (noexcept) and an OpenMP region, where a bad_alloc would call std::terminate.
+  float* workspace;
+  int threads;
 };
 
 struct AttentionKernel {
   template <class Arch>
-  void operator()(Arch, const Problem& p) const {
+  void operator()(Arch, const Problem& p) const noexcept {
     using B = xsimd::batch<float, Arch>;
     constexpr index_t W = static_cast<index_t>(B::size);
     static_assert(query_block % (2 * W) == 0, "query block must hold whole pairs of vectors");
@@ -138,12 +138,13 @@ struct AttentionKernel {
     const index_t tasks = batch * heads * qblocks;
     const bool has_mask = p.mask.data() != nullptr;
 
-    LATENTKIT_OMP(parallel)
+    LATENTKIT_OMP(parallel num_threads(p.threads))
     {
-      const std::unique_ptr<float[], AlignedFloats> work(
-          static_cast<float*>(::operator new[](static_cast<std::size_t>(workspace_floats(d, dv)) * sizeof(float),
-                                                std::align_val_t{64})));
-      float* qt = work.get();          // [d][Mq]
+      int thread = 0;
+#if LATENTKIT_HAS_OPENMP
+      thread = omp_get_thread_num();
+#endif
+      float* qt = p.workspace + static_cast<index_t>(thread) * workspace_floats(d, dv);  // [d][Mq]
       float* st = qt + d * Mq;         // [key_block][Mq]
       float* ot = st + key_block * Mq; // [dv][Mq]
       float* m = ot + dv * Mq;
@@ -253,7 +254,7 @@ inline std::size_t attention_workspace_bytes(index_t head_dim, index_t value_dim
 inline void attention(TensorView<const float> q, TensorView<const float> k, TensorView<const float> v,
                       TensorView<float> out, const AttentionOptions& options = {}) {
   attention_detail::check_attention_shapes(q, k, v, out.shape());
-  attention_detail::Problem p{q, k, v, {}, out, 0.0f, options.causal};
+  attention_detail::Problem p{q, k, v, {}, out, 0.0f, options.causal, nullptr, 1};
   p.scale = options.scale ? *options.scale : 1.0f / std::sqrt(static_cast<float>(q.size(3)));
   if (!std::isfinite(p.scale)) throw ShapeError("attention: scale must be finite, got " + std::to_string(p.scale));
   if (options.mask.data() != nullptr) {
@@ -266,6 +267,10 @@ inline void attention(TensorView<const float> q, TensorView<const float> k, Tens
     }
   }
   if (out.numel() == 0) return;
+  // Whole multiples of query_block floats per thread, so every thread's block stays 64-byte aligned.
+  p.threads = std::max(1, max_threads());
+  Tensor<float> workspace(Dims{static_cast<index_t>(p.threads), attention_detail::workspace_floats(q.size(3), v.size(3))});
+  p.workspace = workspace.data();
   simd::dispatch(attention_detail::AttentionKernel{})(p);
 }
 

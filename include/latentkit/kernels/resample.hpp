@@ -6,26 +6,11 @@
 #include <cstring>
 #include <string>
 
+#include "latentkit/core/elementwise.hpp"
 #include "latentkit/kernels/activation.hpp"
 
 LATENTKIT_NAMESPACE_BEGIN
 namespace ops_detail {
-
-struct AddKernel {
-  template <class Arch>
-  void operator()(Arch, const float* a, const float* b, float* y, index_t n) const {
-    using B = xsimd::batch<float, Arch>;
-    constexpr index_t W = static_cast<index_t>(B::size);
-    const index_t chunks = (n + elementwise_chunk - 1) / elementwise_chunk;
-    LATENTKIT_OMP(parallel for schedule(static))
-    for (index_t c = 0; c < chunks; ++c) {
-      const index_t begin = c * elementwise_chunk, end = std::min(n, begin + elementwise_chunk);
-      index_t i = begin;
-      for (; i + W <= end; i += W) (B::load_unaligned(a + i) + B::load_unaligned(b + i)).store_unaligned(y + i);
-      for (; i < end; ++i) y[i] = a[i] + b[i];
-    }
-  }
-};
 
 inline void require_rank4(const char* op, const char* name, const Dims& shape) {
   if (shape.rank() != 4)
@@ -81,14 +66,7 @@ inline void residual_add(TensorView<const float> a, TensorView<const float> b, T
   if (!(a.shape() == b.shape()) || !(a.shape() == y.shape()))
     throw ShapeError("residual_add: shapes " + a.shape().str() + " + " + b.shape().str() + " -> " + y.shape().str() +
                      " must be equal");
-  if (a.is_contiguous() && b.is_contiguous() && y.is_contiguous()) {
-    simd::dispatch(ops_detail::AddKernel{})(a.data(), b.data(), y.data(), a.numel());
-    return;
-  }
-  const Tensor<float> ad = contiguous(a), bd = contiguous(b);
-  Tensor<float> yd(y.shape());
-  simd::dispatch(ops_detail::AddKernel{})(ad.data(), bd.data(), yd.data(), a.numel());
-  copy(yd.view(), y);
+  latentkit::add(a, b, y);  // core's element-wise add: strides, threading, in place (y == a or b) included
 }
 
 /// Allocating forms.
