@@ -3,6 +3,7 @@
 #pragma once
 #include <cmath>
 #include <concepts>
+#include <type_traits>
 #include <utility>
 
 #include "latentkit/config/config.hpp"
@@ -28,6 +29,13 @@ concept DiscreteTimeNetwork = Latent<X> && requires(Net& net, const X& x, double
   { net(x, t) } -> std::convertible_to<X>;
 };
 
+/// net(x_in, t, context) -> X: a conditioned network (a text-conditioned UNet), context batched along the first
+/// axis with x_in.
+template <class Net, class X, class C>
+concept ConditionedDiscreteTimeNetwork = Latent<X> && requires(Net& net, const X& x, double t, const C& context) {
+  { net(x, t, context) } -> std::convertible_to<X>;
+};
+
 /// D(x, sigma) from net(c_in x, t(sigma)) with c_in = 1 / sqrt(sigma^2 + 1) (the VE sample moved to the VP scale)
 /// and, by prediction type (sigma_data = 1):
 ///   epsilon: D = x - sigma * out
@@ -44,17 +52,15 @@ class DiscreteTimeDenoiser {
   template <Latent X>
     requires DiscreteTimeNetwork<std::remove_reference_t<Net>, X>
   X operator()(const X& x, double sigma) {
-    const double scale2 = sigma * sigma + 1.0;
-    const double c_in = 1.0 / std::sqrt(scale2);
-    const double t_continuous = static_cast<double>(schedule_.sigma_to_t(sigma));
-    const double t = quantize_ ? std::round(t_continuous) : t_continuous;
-    const X out = net_(X(x * c_in), t);
-    switch (prediction_) {
-      case Prediction::epsilon: return X(x + out * (-sigma));
-      case Prediction::v_prediction: return X(out * (-sigma * c_in) + x * (1.0 / scale2));
-      case Prediction::sample: return out;
-    }
-    return out;
+    return from_output(x, sigma, X(net_(X(x * c_in(sigma)), timestep(sigma))));
+  }
+
+  /// The conditioned form D(x, sigma, context) = from net(c_in x, t, context); with it the adapter models
+  /// ConditionedDenoiser and can be wrapped by ClassifierFreeGuidance.
+  template <Latent X, class C>
+    requires ConditionedDiscreteTimeNetwork<std::remove_reference_t<Net>, X, C>
+  X operator()(const X& x, double sigma, const C& context) {
+    return from_output(x, sigma, X(net_(X(x * c_in(sigma)), timestep(sigma), context)));
   }
 
   double sigma_min() const { return static_cast<double>(schedule_.sigma_min()); }
@@ -64,6 +70,21 @@ class DiscreteTimeDenoiser {
   bool quantize() const noexcept { return quantize_; }
 
  private:
+  static double c_in(double sigma) { return 1.0 / std::sqrt(sigma * sigma + 1.0); }
+  double timestep(double sigma) const {
+    const double t_continuous = static_cast<double>(schedule_.sigma_to_t(sigma));
+    return quantize_ ? std::round(t_continuous) : t_continuous;
+  }
+  template <Latent X>
+  X from_output(const X& x, double sigma, const X& out) const {
+    switch (prediction_) {
+      case Prediction::epsilon: return X(x + out * (-sigma));
+      case Prediction::v_prediction: return X(out * (-sigma * c_in(sigma)) + x * (1.0 / (sigma * sigma + 1.0)));
+      case Prediction::sample: return out;
+    }
+    return out;
+  }
+
   Net net_;
   Schedule schedule_;
   Prediction prediction_;

@@ -2,6 +2,7 @@
 #pragma once
 #include <algorithm>
 #include <cstddef>
+#include <type_traits>
 #include <utility>
 
 #include "latentkit/config/config.hpp"
@@ -72,6 +73,12 @@ class ClassifierFreeGuidance {
   double sigma_min() const { return static_cast<double>(inner_.sigma_min()); }
   double sigma_max() const { return static_cast<double>(inner_.sigma_max()); }
   double scale() const noexcept { return scale_; }
+  /// The inner denoiser's training schedule, when it has one, so table spacings (normal, simple) work through CFG.
+  decltype(auto) schedule() const
+    requires requires(const std::remove_reference_t<Inner>& inner) { inner.schedule(); }
+  {
+    return inner_.schedule();
+  }
 
  private:
   Inner inner_;

@@ -31,13 +31,17 @@ struct NoCallback {
   void operator()(std::size_t, double, const X&, const X&) const noexcept {}
 };
 
-/// Throws unless sigmas has at least one step and never increases.
+/// Throws unless sigmas has at least one step, never increases, every sigma before the last is finite and > 0 and
+/// the last is finite and >= 0. Only the final sigma may be 0: the steps divide by the current sigma (to_d, the
+/// ancestral split), so an earlier zero would silently turn the result into NaN.
 inline void check_sigmas(Sigmas sigmas, const char* sampler) {
   if (sigmas.size() < 2)
     throw Error(std::string(sampler) + ": at least 2 sigmas (one step) expected, got " + std::to_string(sigmas.size()));
+  const std::size_t last = sigmas.size() - 1;
   for (std::size_t i = 0; i < sigmas.size(); ++i) {
-    if (!(sigmas[i] >= 0) || !std::isfinite(sigmas[i]))
-      throw Error(std::string(sampler) + ": sigma " + std::to_string(i) + " is not finite and >= 0");
+    if (!std::isfinite(sigmas[i]) || !(i == last ? sigmas[i] >= 0 : sigmas[i] > 0))
+      throw Error(std::string(sampler) + ": sigma " + std::to_string(i) + " is " + std::to_string(sigmas[i]) +
+                  "; expected finite and " + (i == last ? ">= 0 (the last one)" : "> 0 (only the last one may be 0)"));
     if (i && sigmas[i] > sigmas[i - 1])
       throw Error(std::string(sampler) + ": sigmas must not increase (index " + std::to_string(i) + ")");
   }
