@@ -175,3 +175,42 @@ TEST_CASE("cast converts strided views into new contiguous tensors", "[convert]"
   REQUIRE(same.shape() == Dims{3, 2});
   CHECK(same(2, 1) == t(2, 3));
 }
+
+TEST_CASE("double to f16 and bf16 round once, to nearest even, around every representable value", "[convert]") {
+  // For each pair of neighbours lo < hi: the midpoint ties to the even one, and points 2^-30 of the gap above or
+  // below it go to hi or lo. Through float, the points near a midpoint would round twice and land on the tie.
+  auto check = [](auto tag, std::uint16_t max_finite_bits, double overflow_value) {
+    using Half = decltype(tag);
+    std::vector<double> points;
+    std::vector<std::uint16_t> expected;
+    for (std::uint32_t bits = 0; bits <= max_finite_bits; ++bits) {
+      const double lo = static_cast<float>(Half::from_bits(static_cast<std::uint16_t>(bits)));
+      const double hi = bits == max_finite_bits ? overflow_value
+                                                : static_cast<float>(Half::from_bits(static_cast<std::uint16_t>(bits + 1)));
+      const double mid = 0.5 * (lo + hi), nudge = (hi - lo) * 0x1p-30;
+      const auto lo_bits = static_cast<std::uint16_t>(bits), hi_bits = static_cast<std::uint16_t>(bits + 1);
+      for (const double sign : {1.0, -1.0}) {
+        const std::uint16_t sign_bit = sign < 0 ? 0x8000 : 0;
+        points.insert(points.end(), {sign * lo, sign * (mid - nudge), sign * mid, sign * (mid + nudge)});
+        expected.insert(expected.end(), {static_cast<std::uint16_t>(lo_bits | sign_bit),
+                                         static_cast<std::uint16_t>(lo_bits | sign_bit),
+                                         static_cast<std::uint16_t>(((bits & 1u) ? hi_bits : lo_bits) | sign_bit),
+                                         static_cast<std::uint16_t>(hi_bits | sign_bit)});
+      }
+    }
+    std::vector<Half> out(points.size()), scalar(points.size());
+    convert(points.data(), out.data(), points.size());
+    convert_scalar(points.data(), scalar.data(), points.size());
+    for (std::size_t i = 0; i < points.size(); ++i) {
+      INFO("value " << points[i]);
+      REQUIRE(out[i].bits == expected[i]);
+      REQUIRE(scalar[i].bits == expected[i]);
+    }
+  };
+  check(f16{}, 0x7BFF, 65536.0);         // the tie above 65504 goes to inf (0x7C00)
+  check(bf16{}, 0x7F7F, 0x1p128);         // likewise above bf16's largest finite value
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  std::vector<f16> h(1);
+  convert(&nan, h.data(), 1);
+  CHECK(std::isnan(static_cast<float>(h[0])));
+}
