@@ -93,7 +93,7 @@ struct K1 {
     double e = 0;
     for (std::size_t k = 0; k < x.size(); ++k) {
       const double m = mu[k % mu.size()];
-      e = std::max(e, std::abs(x.data()[k] - (m + (x_T.data()[k] - m) * factor)));
+      e = nan_max(e, std::abs(x.data()[k] - (m + (x_T.data()[k] - m) * factor)));
     }
     return e;
   }

@@ -1,10 +1,12 @@
 // Denoisers (Gaussian mixture, discrete-time adapters, classifier-free guidance) and the noise sources.
+#include <limits>
 #include "latentkit/denoisers/discrete_time.hpp"
 #include "latentkit/denoisers/guidance.hpp"
 #include "latentkit/denoisers/vp_network.hpp"
 #include "latentkit/samplers/dpmpp_sde.hpp"
 #include "latentkit/samplers/euler.hpp"
 #include "latentkit/samplers/euler_ancestral.hpp"
+#include "latentkit/samplers/registry.hpp"
 #include "latentkit/schedules/discrete.hpp"
 #include "support.hpp"
 
@@ -152,17 +154,117 @@ TEST_CASE("churn draws noise only inside [s_tmin, s_tmax] and raises the evaluat
 }
 
 #if LATENTKIT_HAS_OPENMP
-TEST_CASE("a seeded stochastic run is bit-identical with one thread and with several") {
+TEST_CASE("a seeded stochastic run on a batch large enough to go parallel is bit-identical with 1, 2 and 3 threads") {
   auto model = fixture_model();
   lk::SafetensorsFile problem(latentkit_test::fixture("samplers/problem.safetensors"));
   const xt::xarray<double> x_T = load<double>(problem, "x_T");
+  // 512 x 64 = 32768 values: above the mixture's parallel threshold (16384 values) and the Gaussian noise's
+  // (2048 pairs), so both the model and the draws run threaded.
+  const std::size_t rows = 512, dim = x_T.shape()[1];
+  xt::xarray<double> x = xt::xarray<double>::from_shape({rows, dim});
+  for (std::size_t i = 0; i < rows; ++i)
+    for (std::size_t j = 0; j < dim; ++j) x(i, j) = x_T(i % x_T.shape()[0], j) * (1.0 + 1e-3 * double(i));
   const std::vector<double> sigmas{14.6, 6.0, 2.5, 1.0, 0.3, 0.0};
   const int threads = omp_get_max_threads();
-  omp_set_num_threads(1);
-  const xt::xarray<double> serial = lk::DPMppSDE{}(model, x_T, sigmas, lk::GaussianNoise(5));
-  omp_set_num_threads(std::max(2, threads));
-  const xt::xarray<double> parallel = lk::DPMppSDE{}(model, x_T, sigmas, lk::GaussianNoise(5));
+  std::vector<xt::xarray<double>> results;
+  for (int n : {1, 2, 3}) {
+    omp_set_num_threads(n);
+    results.push_back(lk::DPMppSDE{}(model, x, sigmas, lk::GaussianNoise(5)));
+  }
   omp_set_num_threads(threads);
-  CHECK(max_abs_diff(serial, parallel) == 0.0);
+  CHECK(max_abs(results[0]) > 0.1);
+  CHECK(max_abs_diff(results[0], results[1]) == 0.0);
+  CHECK(max_abs_diff(results[0], results[2]) == 0.0);
 }
 #endif
+
+TEST_CASE("samplers reject a zero sigma before the last one, non-finite sigmas and a negative last sigma") {
+  auto model = fixture_model();
+  lk::SafetensorsFile problem(latentkit_test::fixture("samplers/problem.safetensors"));
+  const xt::xarray<double> x_T = load<double>(problem, "x_T");
+  const double inf = std::numeric_limits<double>::infinity(), nan = std::numeric_limits<double>::quiet_NaN();
+  for (const std::vector<double>& bad : std::vector<std::vector<double>>{
+           {1.0, 0.0, 0.0}, {0.0, 0.0}, {inf, 1.0, 0.0}, {2.0, nan, 0.0}, {2.0, 1.0, -0.5}, {2.0, 1.0, nan}}) {
+    INFO("sigmas " << bad[0] << ", " << bad[1] << ", " << bad.back());
+    CHECK_THROWS_AS(lk::Euler{}(model, x_T, bad, lk::NoNoise{}), lk::Error);
+    CHECK_THROWS_AS(lk::EulerAncestral{}(model, x_T, bad, lk::GaussianNoise(1)), lk::Error);
+  }
+  CHECK_THROWS_WITH(lk::Euler{}(model, x_T, std::vector<double>{1.0, 0.0, 0.0}, lk::NoNoise{}),
+                    Catch::Contains("sigma 1") && Catch::Contains("only the last one may be 0"));
+  const xt::xarray<double> ok = lk::Euler{}(model, x_T, std::vector<double>{1.0, 0.5, 0.0}, lk::NoNoise{});
+  CHECK(std::isfinite(max_abs(ok)));
+  const xt::xarray<double> ending_above_zero = lk::Euler{}(model, x_T, std::vector<double>{1.0, 0.5}, lk::NoNoise{});
+  CHECK(std::isfinite(max_abs(ending_above_zero)));
+}
+
+TEST_CASE("the max-abs test helpers report NaN as a failure instead of skipping it") {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const xt::xarray<double> a = {1.0, -2.0, 3.0}, all_nan = {nan, nan, nan}, one_nan = {1.0, nan, 3.0};
+  CHECK(max_abs_diff(a, a) == 0.0);
+  CHECK(max_abs_diff(a, xt::xarray<double>{1.0, -2.5, 3.0}) == 0.5);
+  CHECK_FALSE(max_abs_diff(all_nan, a) <= 1e-9);
+  CHECK_FALSE(max_abs_diff(a, one_nan) <= 1e-9);
+  CHECK_FALSE(max_abs(all_nan) <= 1e9);
+  CHECK_FALSE(max_abs(one_nan) <= 1e9);
+  CHECK(max_abs(a) == 3.0);
+}
+
+namespace {
+/// A text-conditioned stand-in for a UNet: the fixture mixture as an epsilon network (VpNetwork) plus a term that
+/// depends on the context, eps(x_t, t, c) = eps_mixture(x_t, t) + c / (1 + t). Counts calls and records batches.
+struct ConditionedNetwork {
+  lk::VpNetwork<lk::GaussianMixtureDenoiser> vp;
+  int calls = 0;
+  std::vector<std::size_t> batches{};
+  xt::xarray<double> operator()(const xt::xarray<double>& x_t, double t, const xt::xarray<double>& context) {
+    ++calls;
+    batches.push_back(x_t.shape()[0]);
+    return vp(x_t, t) + context / (1.0 + t);
+  }
+};
+}  // namespace
+
+TEST_CASE("a sampler chosen by name runs classifier-free guidance over a conditioned discrete-time network") {
+  const auto table = fixture_alphas_cumprod();
+  const auto schedule = lk::DiscreteSchedule<double>::from_alphas_cumprod(std::span<const double>(table));
+  lk::SafetensorsFile problem(latentkit_test::fixture("samplers/problem.safetensors"));
+  const xt::xarray<double> z = load<double>(problem, "z");
+  const std::size_t batch = z.shape()[0], dim = z.shape()[1];
+  xt::xarray<double> uncond = xt::xarray<double>::from_shape({batch, dim}), cond = uncond;
+  for (std::size_t i = 0; i < batch; ++i)
+    for (std::size_t j = 0; j < dim; ++j) {
+      uncond(i, j) = 0.3 * std::sin(double(i * dim + j));
+      cond(i, j) = 0.5 * std::cos(0.7 * double(i * dim + j)) + 0.1;
+    }
+  const double scale = 4.0;
+  ConditionedNetwork net{lk::VpNetwork(fixture_model(), table, lk::Prediction::epsilon)};
+  lk::DiscreteTimeDenoiser denoiser(net, schedule, lk::Prediction::epsilon, /*quantize=*/true);
+  lk::ClassifierFreeGuidance cfg(denoiser, uncond, cond, scale);
+  CHECK(&cfg.schedule() == &denoiser.schedule());
+
+  // The hand-computed guided denoiser: D = x - sigma * (eps_u + scale * (eps_c - eps_u)) at the quantized timestep.
+  lk::VpNetwork reference(fixture_model(), table, lk::Prediction::epsilon);
+  const int steps = 6;
+  std::vector<double> visited;
+  double worst = 0;
+  const xt::xarray<double> out = lk::sample(
+      lk::parse_sampler("DPM++ 2M"), cfg, z, steps, lk::NoNoise{},
+      [&](std::size_t, double sigma, const xt::xarray<double>& x, const xt::xarray<double>& denoised) {
+        visited.push_back(sigma);
+        const double t = std::round(schedule.sigma_to_t(sigma));
+        const xt::xarray<double> eps = reference(xt::xarray<double>(x / std::sqrt(sigma * sigma + 1.0)), t);
+        const xt::xarray<double> eps_u = eps + uncond / (1.0 + t), eps_c = eps + cond / (1.0 + t);
+        const xt::xarray<double> expected = x - sigma * (eps_u + scale * (eps_c - eps_u));
+        worst = nan_max(worst, max_abs_diff(denoised, expected) / std::max(1.0, max_abs(expected)));
+      });
+  CHECK(worst <= 1e-12);
+  // One batched call of the network per step (DPM++ 2M: one model evaluation per step), on [uncond; cond].
+  CHECK(net.calls == steps);
+  CHECK(net.batches == std::vector<std::size_t>(steps, 2 * batch));
+  // The default schedule is `normal`: the model's training table, reached through cfg.schedule().
+  const auto normal = lk::Normal{}.sigmas<double>(steps, schedule);
+  REQUIRE(visited.size() == std::size_t(steps));
+  for (int i = 0; i < steps; ++i) CHECK(visited[std::size_t(i)] == normal[std::size_t(i)]);
+  CHECK(std::isfinite(max_abs(out)));
+  CHECK(max_abs_diff(out, xt::xarray<double>(z * normal.front())) > 1.0);
+}
