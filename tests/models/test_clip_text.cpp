@@ -208,7 +208,7 @@ TEST_CASE("A diffusers text_encoder folder loads with HF names and its config.js
       const ClipTextEncoder encoder = load_text_encoder(folder);
       REQUIRE(encoder.config().layers == keep);
       REQUIRE(encoder.config().activation == (sd1 ? Activation::quick_gelu : Activation::gelu));
-      REQUIRE(encoder.default_clip_skip() == 1);
+      REQUIRE(encoder.clip_skip_default() == 1);
       const ClipTextOutput o = encoder.forward(tokens);
       CHECK(max_abs_diff(o.hidden.view(), io.load<float>(sd1 ? c.last_key : c.skip2_key).view()) <= hidden_tolerance);
       if (!sd1) {

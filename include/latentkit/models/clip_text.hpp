@@ -163,10 +163,10 @@ class ClipTextEncoder {
 
   const ClipTextConfig& config() const noexcept { return config_; }
   const ClipTextLayout& layout() const noexcept { return layout_; }
-  int default_clip_skip() const noexcept { return default_clip_skip_; }
+  int clip_skip_default() const noexcept { return default_clip_skip_; }
   /// Diffusers' SD2 text encoder already drops the last block: its default is the last remaining one.
-  void set_default_clip_skip(int n) {
-    check_clip_skip(n);
+  void set_clip_skip_default(int n) {
+    check_clip_skip_layer(n);
     default_clip_skip_ = n;
   }
 
@@ -194,7 +194,7 @@ class ClipTextEncoder {
                        std::to_string(config_.context_length) + "]");
     ClipTextOutput out;
     out.clip_skip = options.clip_skip == 0 ? default_clip_skip_ : options.clip_skip;
-    check_clip_skip(out.clip_skip);
+    check_clip_skip_layer(out.clip_skip);
     const index_t b = tokens.size(0), l = tokens.size(1), w = config_.width;
     Tensor<float> x({b, l, w});
     for (index_t s = 0; s < b; ++s) {
@@ -230,7 +230,7 @@ class ClipTextEncoder {
   }
 
  private:
-  void check_clip_skip(int n) const {
+  void check_clip_skip_layer(int n) const {
     if (n < 1 || n > config_.layers)
       throw ShapeError("ClipTextEncoder: clip skip " + std::to_string(n) + " is outside 1.." +
                        std::to_string(config_.layers) + " (1 = last layer)");

@@ -76,7 +76,7 @@ inline Conditioning encode_conditioning(const ClipTextEncoder& encoder, const Cl
   equalize_chunk_counts(cond, uncond, tokenizer, chunking);
   Conditioning result;
   result.chunks = cond.chunks.size();
-  result.clip_skip = options.clip_skip == 0 ? encoder.default_clip_skip() : options.clip_skip;
+  result.clip_skip = options.clip_skip == 0 ? encoder.clip_skip_default() : options.clip_skip;
   for (const auto& c : cond.chunks) result.cond_chunk_tokens.push_back(chunk_prompt_tokens(c, tokenizer));
   for (const auto& c : uncond.chunks) result.uncond_chunk_tokens.push_back(chunk_prompt_tokens(c, tokenizer));
   result.cond = encode_prompt_chunks(encoder, cond, options);
