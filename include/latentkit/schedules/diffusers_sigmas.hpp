@@ -11,6 +11,7 @@
 #include "latentkit/config/config.hpp"
 #include "latentkit/core/error.hpp"
 #include "latentkit/schedules/linspace.hpp"
+#include "latentkit/schedules/timestep_spacing.hpp"
 #include "latentkit/schedules/training.hpp"
 
 LATENTKIT_NAMESPACE_BEGIN
@@ -81,6 +82,16 @@ inline std::vector<double> diffusers_karras_sigmas(index_t n, double sigma_min, 
 enum class FinalSigma {
   zero,      ///< 0: the last step removes all noise (Euler and DPM-Solver default)
   sigma_min  ///< the smallest training sigma
+};
+
+/// The set_timesteps options that diffusers' sigma-based schedulers (EulerDiscrete, DPMSolverMultistep) share.
+struct DiffusersSigmaConfig {
+  TrainingSchedule train{};  ///< used when no alphas_cumprod table is passed
+  TimestepSpacing timestep_spacing = TimestepSpacing::linspace;
+  index_t steps_offset = 0;
+  bool use_karras_sigmas = false;
+  double karras_rho = 7.0;
+  FinalSigma final_sigmas_type = FinalSigma::zero;
 };
 
 LATENTKIT_NAMESPACE_END

@@ -13,14 +13,7 @@
 
 LATENTKIT_NAMESPACE_BEGIN
 
-struct DpmSolverMultistepConfig {
-  TrainingSchedule train{};  ///< used when no alphas_cumprod table is passed
-  TimestepSpacing timestep_spacing = TimestepSpacing::linspace;
-  index_t steps_offset = 0;
-  bool use_karras_sigmas = false;
-  double karras_rho = 7.0;
-  FinalSigma final_sigmas_type = FinalSigma::zero;
-};
+using DpmSolverMultistepConfig = DiffusersSigmaConfig;  // the options diffusers' sigma-based schedulers share
 
 struct DpmSolverMultistepTimesteps {
   std::vector<std::int64_t> timesteps;  ///< N, descending

@@ -12,14 +12,7 @@
 
 LATENTKIT_NAMESPACE_BEGIN
 
-struct EulerDiscreteConfig {
-  TrainingSchedule train{};  ///< used when no alphas_cumprod table is passed
-  TimestepSpacing timestep_spacing = TimestepSpacing::linspace;
-  index_t steps_offset = 0;
-  bool use_karras_sigmas = false;
-  double karras_rho = 7.0;
-  FinalSigma final_sigmas_type = FinalSigma::zero;
-};
+using EulerDiscreteConfig = DiffusersSigmaConfig;  // the options diffusers' sigma-based schedulers share
 
 struct EulerDiscreteTimesteps {
   std::vector<float> timesteps;  ///< N, descending; fractional with Karras sigmas
