@@ -13,7 +13,7 @@
 #include <new>
 #include <type_traits>
 
-#if defined(__F16C__)
+#if defined(__F16C__) || defined(__AVX__)
 #include <immintrin.h>
 #endif
 
@@ -68,10 +68,75 @@ inline void widen_contiguous(const T* __restrict src, float* __restrict dst, ind
   }
 }
 
+#if defined(__AVX__)
+/// In-register transpose of the 8 x 8 tile r[0..7] (row i becomes column i): unpack pairs, shuffle quads, swap
+/// 128-bit halves.
+inline void transpose_8x8(__m256 r[8]) noexcept {
+  __m256 t[8], s[8];
+  for (int i = 0; i < 4; ++i) {
+    t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  for (int h = 0; h < 2; ++h) {
+    __m256 *th = t + 4 * h, *sh = s + 4 * h;
+    sh[0] = _mm256_shuffle_ps(th[0], th[2], _MM_SHUFFLE(1, 0, 1, 0));
+    sh[1] = _mm256_shuffle_ps(th[0], th[2], _MM_SHUFFLE(3, 2, 3, 2));
+    sh[2] = _mm256_shuffle_ps(th[1], th[3], _MM_SHUFFLE(1, 0, 1, 0));
+    sh[3] = _mm256_shuffle_ps(th[1], th[3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  for (int i = 0; i < 4; ++i) {
+    r[i] = _mm256_permute2f128_ps(s[i], s[i + 4], 0x20);
+    r[i + 4] = _mm256_permute2f128_ps(s[i], s[i + 4], 0x31);
+  }
+}
+
+/// Stores the first `count` (1..8) floats of v.
+inline void store_first(float* dst, __m256 v, int count) noexcept {
+  if (count == 8) return _mm256_storeu_ps(dst, v);
+  __m128 part = _mm256_castps256_ps128(v);
+  if (count >= 4) {
+    _mm_storeu_ps(dst, part);
+    dst += 4, count -= 4;
+    part = _mm256_extractf128_ps(v, 1);
+  }
+  if (count >= 2) {
+    _mm_storel_pi(reinterpret_cast<__m64*>(dst), part);
+    dst += 2, count -= 2;
+    part = _mm_movehl_ps(part, part);
+  }
+  if (count == 1) _mm_store_ss(dst, part);
+}
+#endif
+
+/// dst[k * Width + i] = float(src[i * stride + k]) for k < kc: `count` rows, each contiguous along k, interleaved
+/// into one panel (rows count..Width-1 are zero). Packing a row-major A or a column-major B (weights W used as
+/// W^T) is this transpose; with AVX it moves 8 x 8 tiles through registers instead of one element at a time.
+template <int Width, GemmOperand T>
+inline void interleave_rows(float* __restrict dst, const T* src, index_t stride, int count, index_t kc) noexcept {
+  index_t k = 0;
+#if defined(__AVX__)
+  if constexpr (std::is_same_v<T, float>) {
+    for (; k + 8 <= kc; k += 8)
+      for (int g = 0; g < Width; g += 8) {  // a group of up to 8 rows: one 8 x 8 tile
+        const int in_group = std::min(Width - g, 8), valid = std::clamp(count - g, 0, in_group);
+        __m256 r[8];
+        for (int i = 0; i < 8; ++i) r[i] = i < valid ? _mm256_loadu_ps(src + (g + i) * stride + k) : _mm256_setzero_ps();
+        transpose_8x8(r);
+        for (int kk = 0; kk < 8; ++kk) store_first(dst + (k + kk) * Width + g, r[kk], in_group);
+      }
+  }
+#endif
+  for (; k < kc; ++k) {
+    for (int i = 0; i < count; ++i) dst[k * Width + i] = to_float(src[i * stride + k]);
+    for (int i = count; i < Width; ++i) dst[k * Width + i] = 0.0f;
+  }
+}
+
 /// Packs rows [i0, i0 + rows) x columns [p0, p0 + kc) of A into one MR-row panel (dst[k * MR + i]).
 template <int MR, GemmOperand T>
 inline void pack_a_panel(float* __restrict dst, const StridedMatrix<T>& a, index_t i0, int rows, index_t p0,
                          index_t kc) noexcept {
+  if (a.col_stride == 1) return interleave_rows<MR>(dst, &a(i0, p0), a.row_stride, rows, kc);  // row-major
   if (rows < MR) std::fill(dst, dst + kc * MR, 0.0f);
   if (a.row_stride == 1) {  // column-major (a transposed operand): each step k reads MR consecutive values
     for (index_t k = 0; k < kc; ++k) {
@@ -80,7 +145,7 @@ inline void pack_a_panel(float* __restrict dst, const StridedMatrix<T>& a, index
     }
     return;
   }
-  for (int i = 0; i < rows; ++i) {  // row-major: read each row along k, write with stride MR
+  for (int i = 0; i < rows; ++i) {  // general strides: read each row along k, write with stride MR
     const T* row = &a(i0 + i, p0);
     const index_t cs = a.col_stride;
     for (index_t k = 0; k < kc; ++k) dst[k * MR + i] = to_float(row[k * cs]);
@@ -102,11 +167,38 @@ inline void pack_b_panel(float* __restrict dst, const StridedMatrix<T>& b, index
     }
     return;
   }
+  // column-major (weights [N, K] used as B = W^T): each column is contiguous along k
+  if (b.row_stride == 1) return interleave_rows<NR>(dst, &b(p0, j0), b.col_stride, cols, kc);
   if (cols < NR) std::fill(dst, dst + kc * NR, 0.0f);
-  for (int j = 0; j < cols; ++j) {  // column-major (weights [N, K] used as B = W^T): read along k
+  for (int j = 0; j < cols; ++j) {  // general strides
     const T* column = &b(p0, j0 + j);
     const index_t rs = b.row_stride;
     for (index_t k = 0; k < kc; ++k) dst[k * NR + j] = to_float(column[k * rs]);
+  }
+}
+
+/// Packs the KC x nc block of B at (p0, j0) into consecutive NR-column panels (panel q at dst + q * NR * kc).
+/// A row-major B is read row by row, each row once and in order (a panel at a time would read NR floats from
+/// each of kc rows, a strided walk the hardware prefetchers follow poorly when B comes from DRAM).
+template <int NR, GemmOperand T>
+inline void pack_b_block(float* __restrict dst, const StridedMatrix<T>& b, index_t j0, index_t nc, index_t p0,
+                         index_t kc) noexcept {
+  const index_t panels = (nc + NR - 1) / NR;
+  if (b.col_stride != 1) {
+    for (index_t q = 0; q < panels; ++q)
+      pack_b_panel<NR>(dst + q * NR * kc, b, j0 + q * NR, static_cast<int>(std::min<index_t>(NR, nc - q * NR)), p0, kc);
+    return;
+  }
+  const index_t full = nc / NR, tail = nc - full * NR;
+  for (index_t k = 0; k < kc; ++k) {
+    const T* row = &b(p0 + k, j0);
+    float* out = dst + k * NR;
+    for (index_t q = 0; q < full; ++q) widen_contiguous(row + q * NR, out + q * NR * kc, NR);
+    if (tail) {
+      float* last = out + full * NR * kc;
+      widen_contiguous(row + full * NR, last, tail);
+      std::fill(last + tail, last + NR, 0.0f);
+    }
   }
 }
 
@@ -152,6 +244,10 @@ struct StridedBSource {
   StridedMatrix<T> matrix;
   void pack_panel(float* dst, index_t j0, int cols, index_t p0, index_t kc) const noexcept {
     pack_b_panel<NR>(dst, matrix, j0, cols, p0, kc);
+  }
+  /// Packs the panels of columns [j0, j0 + nc) of the slice [p0, p0 + kc), panel q at dst + q * NR * kc.
+  void pack_block(float* dst, index_t j0, index_t nc, index_t p0, index_t kc) const noexcept {
+    pack_b_block<NR>(dst, matrix, j0, nc, p0, kc);
   }
 };
 
