@@ -18,10 +18,11 @@ struct GemmCase {
   index_t m, n, k;
 };
 
-// Extents around the register tile (MR = 6/14, NR = 16/32), the K slice (256), the M block (144/168) and the
-// N block (4096), plus degenerate 1s.
+// Extents around the register tile (MR = 6/14, NR = 16/32), the K slice (512 AVX2, 256 AVX-512), the M block
+// (72/168) and the N block (2048/4096), plus degenerate 1s; the last one crosses all three blocks at once.
 const GemmCase shapes[] = {{1, 1, 1},     {1, 17, 33},   {7, 1, 19},    {5, 9, 1},     {6, 16, 256},
-                           {13, 31, 257}, {150, 70, 300}, {3, 4113, 5}, {170, 33, 513}, {64, 64, 64}};
+                           {13, 31, 257}, {150, 70, 300}, {3, 4113, 5}, {170, 33, 513}, {64, 64, 64},
+                           {75, 2051, 530}};
 
 /// Runs one BLAS-style product and checks every element of C (and that C's padding is untouched).
 template <class TA, class TB>

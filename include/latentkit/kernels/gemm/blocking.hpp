@@ -43,12 +43,15 @@ struct GemmBlocking {
   /// Rows per micro-tile: as many as leave room for the two B vectors and one broadcast of A
   /// (16 registers: 6 x 2 accumulators + 3; 32 registers: 14 x 2 + 3).
   static constexpr int mr = simd_register_count<Arch>() == 32 ? 14 : 6;
-  /// K slice: the KC x NR micro-panel of B (16 KiB for AVX2) plus an MR x KC panel of A fill about half of L1d.
-  static constexpr index_t kc = 256;
-  /// Rows of A per L2 block: MC x KC floats = 144 KiB (AVX2), a third of a 512 KiB L2, a multiple of MR.
-  static constexpr index_t mc = mr * (simd_register_count<Arch>() == 32 ? 12 : 24);
+  /// K slice. Longer slices mean fewer passes over C (each slice reads and writes the C tile once) and fewer
+  /// micro-kernel calls; the KC x NR micro-panel of B (32 KiB for AVX2) then lives in L1/L2, which feed the
+  /// kernel fast enough. AVX2: 512, measured on Zen 3 against 256/320/384 (docs/performance.md); AVX-512: 256,
+  /// not measured here (no such CPU), the panel is then 32 KiB as well.
+  static constexpr index_t kc = simd_register_count<Arch>() == 32 ? 256 : 512;
+  /// Rows of A per L2 block: MC x KC floats = 144 KiB (AVX2) or 168 KiB (AVX-512), a multiple of MR.
+  static constexpr index_t mc = mr * 12;
   /// Columns of B per L3 block: a KC x NC panel of 4 MiB, a multiple of NR.
-  static constexpr index_t nc = 4096;
+  static constexpr index_t nc = (index_t{4} << 20) / static_cast<index_t>(sizeof(float)) / kc;
   static_assert(nc % nr == 0 && mc % mr == 0);
 };
 

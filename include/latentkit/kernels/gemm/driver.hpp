@@ -31,9 +31,10 @@ inline void scale_output(index_t m, index_t n, float beta, float* c, index_t ldc
 }
 
 /// Up to this many columns of C, a float row-major A is read in place instead of packed (see micro_kernel):
-/// packing A costs about one pass over A per NC block, amortised over N / NR micro-panels, so below ~32 panels
-/// (measured on Zen 3: 2x for N = 40, +15% for N = 320, neutral to noisy above) the copy costs more than it saves.
-inline constexpr index_t direct_a_max_n = 512;
+/// packing A costs about one pass over A per NC block, amortised over N / NR micro-panels. With the transposing
+/// pack (pack_a_panel) that pass is cheap, and on Zen 3 packing wins from N = 320 on (+3-5% at N = 320) while
+/// reading in place still wins at N = 40 (attention P*V, +5-25%).
+inline constexpr index_t direct_a_max_n = 64;
 
 /// The blocking of the kernel simd::dispatch runs on this CPU.
 inline BlockingInfo running_blocking() noexcept { return simd::dispatch(detail::BlockingQuery{})(); }
@@ -75,9 +76,13 @@ void run_block_range(index_t i_begin, index_t i_end, index_t j_begin, index_t j_
       if constexpr (BSource::prepacked) {
         b_block = b.panel(jc, pc, kc);
       } else {
-        for (index_t jr = 0; jr < n_panels; ++jr)
-          b.pack_panel(b_buffer + jr * NR * kc, jc + jr * NR, static_cast<int>(std::min<index_t>(NR, nc - jr * NR)),
-                       pc, kc);
+        if constexpr (requires { b.pack_block(b_buffer, jc, nc, pc, kc); }) {
+          b.pack_block(b_buffer, jc, nc, pc, kc);  // the source knows a faster order than panel by panel
+        } else {
+          for (index_t jr = 0; jr < n_panels; ++jr)
+            b.pack_panel(b_buffer + jr * NR * kc, jc + jr * NR, static_cast<int>(std::min<index_t>(NR, nc - jr * NR)),
+                         pc, kc);
+        }
         b_block = b_buffer;
       }
       const TileUpdate update{alpha, beta, pc == 0};
