@@ -25,6 +25,7 @@ const ConvCase cases[] = {
     {1, 32, 64, 64, 8, 3, 3, Conv2dGeometry::padded(1), true},         // K = 288 > KC, SD-like width
     {2, 6, 9, 11, 7, 3, 3, Conv2dGeometry{2, 2, 0, 1, 0, 1}, true},    // VAE downsample: stride 2, pad (0,1,0,1)
     {1, 5, 16, 15, 4, 3, 3, Conv2dGeometry::padded(1, 2), false},      // stride 2, symmetric pad
+    {1, 3, 21, 40, 5, 3, 3, Conv2dGeometry{2, 2, 0, 1, 0, 1}, true},   // stride 2, rows long enough for vectors
     {3, 40, 5, 6, 9, 1, 1, Conv2dGeometry{}, true},                    // 1x1
     {1, 4, 10, 13, 3, 1, 3, Conv2dGeometry{1, 1, 0, 0, 2, 1}, true},   // 1x3, asymmetric horizontal pad
     {1, 2, 4, 4, 3, 5, 5, Conv2dGeometry::padded(2), true},            // kernel larger than half the image

@@ -7,12 +7,31 @@
 #pragma once
 #include <algorithm>
 
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
 #include "latentkit/config/config.hpp"
 #include "latentkit/core/shape.hpp"
 #include "latentkit/kernels/conv/geometry.hpp"
 
 LATENTKIT_NAMESPACE_BEGIN
 namespace gemm_kernel {
+
+/// dst[j] = src[2 j] for j < n: the input row of a stride-2 convolution tap. Reads src[0 .. 2n - 2] only.
+inline void gather_even(float* __restrict dst, const float* __restrict src, index_t n) noexcept {
+  index_t j = 0;
+#if defined(__AVX2__)
+  // 8 outputs from 16 inputs: keep the even lanes of each 128-bit half, then put the four 64-bit pairs in order.
+  // A block reads src[2j .. 2j + 15], so it runs only while the last input it touches is still needed (j + 8 < n).
+  for (; j + 8 < n; j += 8) {
+    const __m256 lo = _mm256_loadu_ps(src + 2 * j), hi = _mm256_loadu_ps(src + 2 * j + 8);
+    const __m256 even = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0));  // s0 s2 s8 s10 | s4 s6 s12 s14
+    _mm256_storeu_ps(dst + j, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(even), _MM_SHUFFLE(3, 1, 2, 0))));
+  }
+#endif
+  for (; j < n; ++j) dst[j] = src[2 * j];
+}
 
 template <int NR>
 struct Im2colSource {
@@ -59,6 +78,8 @@ struct Im2colSource {
           const float* src = row + (x0 + lo * step) * sx;  // input x of column lo, inside [0, width)
           if (step == 1 && sx == 1) {
             for (index_t j = lo; j < hi; ++j) out[j] = src[j - lo];
+          } else if (step == 2 && sx == 1) {
+            gather_even(out + lo, src, hi - lo);
           } else {
             const index_t stride = step * sx;
             for (index_t j = lo; j < hi; ++j) out[j] = src[(j - lo) * stride];
