@@ -50,8 +50,8 @@ struct GemmBlocking {
   static constexpr index_t kc = simd_register_count<Arch>() == 32 ? 256 : 512;
   /// Rows of A per L2 block: MC x KC floats = 144 KiB (AVX2) or 168 KiB (AVX-512), a multiple of MR.
   static constexpr index_t mc = mr * 12;
-  /// Columns of B per L3 block: a KC x NC panel of 4 MiB, a multiple of NR.
-  static constexpr index_t nc = (index_t{4} << 20) / static_cast<index_t>(sizeof(float)) / kc;
+  /// Columns of B per L3 block: a KC x NC panel of at most 4 MiB, a multiple of NR.
+  static constexpr index_t nc = (index_t{4} << 20) / static_cast<index_t>(sizeof(float)) / kc / nr * nr;
   static_assert(nc % nr == 0 && mc % mr == 0);
 };
 
