@@ -1,9 +1,9 @@
 // Implicit im2col: B panels of a convolution's GEMM, packed straight from the image.
 //
 // A convolution NCHW is C[o, p] = sum_k W[o, k] * X[k, p] with k = (c, dy, dx) and p = (y, x) an output pixel:
-// X is the im2col matrix, never built in full. The GEMM driver asks for one KC x NR panel at a time and this
-// source fills it from the image, so the extra memory is one packed block, and the panel it writes is the same
-// one the micro-kernel would get from a materialised im2col matrix.
+// X is the im2col matrix, never built in full. The GEMM driver asks for one packed KC x NC block at a time and
+// this source fills it from the image, so the extra memory is one packed block (plus one L1-sized row buffer),
+// and the panels it writes are the ones the micro-kernel would get from a materialised im2col matrix.
 #pragma once
 #include <algorithm>
 
@@ -42,55 +42,68 @@ struct Im2colSource {
   Conv2dGeometry geometry;
   index_t out_width;
 
-  /// Packs columns (output pixels) [j0, j0 + cols) of the K slice [p0, p0 + kc) into dst[k * NR + j].
-  void pack_panel(float* __restrict dst, index_t j0, int cols, index_t p0, index_t kc) const noexcept {
-    // The panel's pixels split into runs that lie in one output row; each run reads one input row per k.
-    struct Run { int first, count; index_t y0, x0; };  // y0, x0: input coords of (dy, dx) = (0, 0)
-    Run runs[NR];
-    int n_runs = 0;
-    for (int j = 0; j < cols;) {
-      const index_t p = j0 + j, oy = p / out_width, ox = p % out_width;
-      const int count = static_cast<int>(std::min<index_t>(cols - j, out_width - ox));
-      runs[n_runs++] = {j, count, oy * geometry.stride_h - geometry.pad_top, ox * geometry.stride_w - geometry.pad_left};
-      j += count;
+  /// Packs the panels of output pixels [j0, j0 + nc) of the K slice [p0, p0 + kc) (panel q at dst + q * NR * kc,
+  /// element (k, j) at k * NR + j, zeros past nc). Each im2col row is first built contiguously for a chunk of
+  /// pixels (one run per output row it crosses, instead of one or two short runs per panel), then cut into panels.
+  void pack_block(float* __restrict dst, index_t j0, index_t nc, index_t p0, index_t kc) const noexcept {
+    constexpr index_t chunk = 16 * NR;  // pixels per pass: the row buffer stays in L1
+    alignas(64) float row[chunk];
+    const index_t taps = kernel_h * kernel_w;
+    for (index_t first = 0; first < nc; first += chunk) {
+      const index_t len = std::min(chunk, nc - first);
+      const index_t oy = (j0 + first) / out_width, ox = (j0 + first) % out_width;  // the chunk's first pixel
+      float* panels = dst + first * kc;  // `first` is a multiple of NR: panel first / NR
+      index_t c = p0 / taps, dy = (p0 % taps) / kernel_w, dx = p0 % kernel_w;
+      for (index_t k = 0; k < kc; ++k) {
+        fill_row(row, oy, ox, len, c, dy, dx);
+        for (index_t q = 0; q * NR < len; ++q) {
+          float* out = panels + q * NR * kc + k * NR;
+          const index_t n = std::min<index_t>(NR, len - q * NR);
+          std::copy(row + q * NR, row + q * NR + n, out);
+          std::fill(out + n, out + NR, 0.0f);
+        }
+        if (++dx == kernel_w) {
+          dx = 0;
+          if (++dy == kernel_h) dy = 0, ++c;
+        }
+      }
     }
-    const index_t taps = kernel_h * kernel_w, step = geometry.stride_w;
-    index_t c = p0 / taps, dy = (p0 % taps) / kernel_w, dx = p0 % kernel_w;
-    for (index_t k = 0; k < kc; ++k, dst += NR) {
-      if (cols < NR) std::fill(dst + cols, dst + NR, 0.0f);
-      for (int r = 0; r < n_runs; ++r) {
-        const Run& run = runs[r];
-        float* out = dst + run.first;
-        const index_t y = run.y0 + dy;
-        if (y < 0 || y >= height) {
-          std::fill(out, out + run.count, 0.0f);
-          continue;
-        }
-        const float* row = image + c * sc + y * sy;
-        const index_t x0 = run.x0 + dx;
-        // Columns whose input x falls inside [0, width): [lo, hi); the others read the zero padding.
-        const index_t lo = std::clamp<index_t>(x0 >= 0 ? 0 : (-x0 + step - 1) / step, 0, run.count);
-        const index_t hi = std::clamp<index_t>(x0 >= width ? 0 : (width - 1 - x0) / step + 1, lo, run.count);
-        std::fill(out, out + lo, 0.0f);
-        // Pointers are formed from the first in-range column only: row + x0 with x0 < 0 would point before the
-        // image, which is undefined behaviour even if never dereferenced.
-        if (lo < hi) {
-          const float* src = row + (x0 + lo * step) * sx;  // input x of column lo, inside [0, width)
-          if (step == 1 && sx == 1) {
-            for (index_t j = lo; j < hi; ++j) out[j] = src[j - lo];
-          } else if (step == 2 && sx == 1) {
-            gather_even(out + lo, src, hi - lo);
-          } else {
-            const index_t stride = step * sx;
-            for (index_t j = lo; j < hi; ++j) out[j] = src[(j - lo) * stride];
-          }
-        }
-        std::fill(out + hi, out + run.count, 0.0f);
+  }
+
+ private:
+  /// out[0:len] = im2col row k = (c, dy, dx) at the `len` output pixels from (oy, ox) on, in raster order: one
+  /// run per output row they cross.
+  void fill_row(float* __restrict out, index_t oy, index_t ox, index_t len, index_t c, index_t dy,
+                index_t dx) const noexcept {
+    const index_t step = geometry.stride_w;
+    for (index_t done = 0; done < len; ++oy, ox = 0) {
+      const index_t count = std::min(len - done, out_width - ox);
+      float* run = out + done;
+      done += count;
+      const index_t y = oy * geometry.stride_h - geometry.pad_top + dy;
+      if (y < 0 || y >= height) {
+        std::fill(run, run + count, 0.0f);
+        continue;
       }
-      if (++dx == kernel_w) {
-        dx = 0;
-        if (++dy == kernel_h) dy = 0, ++c;
+      const index_t x0 = ox * step - geometry.pad_left + dx;  // input x of the run's first pixel
+      // Pixels whose input x falls inside [0, width): [lo, hi); the others read the zero padding.
+      const index_t lo = std::clamp<index_t>(x0 >= 0 ? 0 : (-x0 + step - 1) / step, 0, count);
+      const index_t hi = std::clamp<index_t>(x0 >= width ? 0 : (width - 1 - x0) / step + 1, lo, count);
+      std::fill(run, run + lo, 0.0f);
+      // Pointers are formed from the first in-range pixel only: row + x0 with x0 < 0 would point before the
+      // image, which is undefined behaviour even if never dereferenced.
+      if (lo < hi) {
+        const float* src = image + c * sc + y * sy + (x0 + lo * step) * sx;  // inside the image
+        if (step == 1 && sx == 1) {
+          std::copy(src, src + (hi - lo), run + lo);
+        } else if (step == 2 && sx == 1) {
+          gather_even(run + lo, src, hi - lo);
+        } else {
+          const index_t stride = step * sx;
+          for (index_t j = lo; j < hi; ++j) run[j] = src[(j - lo) * stride];
+        }
       }
+      std::fill(run + hi, run + count, 0.0f);
     }
   }
 };

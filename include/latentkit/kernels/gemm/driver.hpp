@@ -76,13 +76,7 @@ void run_block_range(index_t i_begin, index_t i_end, index_t j_begin, index_t j_
       if constexpr (BSource::prepacked) {
         b_block = b.panel(jc, pc, kc);
       } else {
-        if constexpr (requires { b.pack_block(b_buffer, jc, nc, pc, kc); }) {
-          b.pack_block(b_buffer, jc, nc, pc, kc);  // the source knows a faster order than panel by panel
-        } else {
-          for (index_t jr = 0; jr < n_panels; ++jr)
-            b.pack_panel(b_buffer + jr * NR * kc, jc + jr * NR, static_cast<int>(std::min<index_t>(NR, nc - jr * NR)),
-                         pc, kc);
-        }
+        b.pack_block(b_buffer, jc, nc, pc, kc);  // a whole block at once: the source picks the best read order
         b_block = b_buffer;
       }
       const TileUpdate update{alpha, beta, pc == 0};

@@ -218,11 +218,12 @@ struct AlignedFloats {
   float* get() const noexcept { return data.get(); }
 };
 
-/// Operand sources the blocked driver pulls panels from. A source either packs a panel on demand
-/// (`prepacked == false`: pack_panel) or already holds every panel (`prepacked == true`: panel).
+/// Operand sources the blocked driver pulls panels from. A source either packs on demand (`prepacked == false`)
+/// or already holds every panel (`prepacked == true`: panel(start, p0, kc)).
 ///
 /// An A source: pack_panel(dst, i0, rows, p0, kc) packs rows [i0, i0+rows) of the K slice [p0, p0+kc).
-/// A B source: pack_panel(dst, j0, cols, p0, kc) packs columns [j0, j0+cols) of that slice.
+/// A B source: pack_block(dst, j0, nc, p0, kc) packs columns [j0, j0+nc) of that slice, panel q at
+/// dst + q * NR * kc (a whole block, so the source can read its memory in the best order).
 template <int MR, GemmOperand T>
 struct StridedASource {
   static constexpr bool prepacked = false;
@@ -242,9 +243,6 @@ template <int NR, GemmOperand T>
 struct StridedBSource {
   static constexpr bool prepacked = false;
   StridedMatrix<T> matrix;
-  void pack_panel(float* dst, index_t j0, int cols, index_t p0, index_t kc) const noexcept {
-    pack_b_panel<NR>(dst, matrix, j0, cols, p0, kc);
-  }
   /// Packs the panels of columns [j0, j0 + nc) of the slice [p0, p0 + kc), panel q at dst + q * NR * kc.
   void pack_block(float* dst, index_t j0, index_t nc, index_t p0, index_t kc) const noexcept {
     pack_b_block<NR>(dst, matrix, j0, nc, p0, kc);
