@@ -14,6 +14,7 @@
 #include "latentkit/config/config.hpp"
 #include "latentkit/core/shape.hpp"
 #include "latentkit/kernels/conv/geometry.hpp"
+#include "latentkit/kernels/gemm/pack.hpp"
 
 LATENTKIT_NAMESPACE_BEGIN
 namespace gemm_kernel {
@@ -56,12 +57,7 @@ struct Im2colSource {
       index_t c = p0 / taps, dy = (p0 % taps) / kernel_w, dx = p0 % kernel_w;
       for (index_t k = 0; k < kc; ++k) {
         fill_row(row, oy, ox, len, c, dy, dx);
-        for (index_t q = 0; q * NR < len; ++q) {
-          float* out = panels + q * NR * kc + k * NR;
-          const index_t n = std::min<index_t>(NR, len - q * NR);
-          std::copy(row + q * NR, row + q * NR + n, out);
-          std::fill(out + n, out + NR, 0.0f);
-        }
+        split_row_into_panels<NR>(panels + k * NR, row, len, kc);
         if (++dx == kernel_w) {
           dx = 0;
           if (++dy == kernel_h) dy = 0, ++c;

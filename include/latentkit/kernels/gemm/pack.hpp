@@ -152,19 +152,25 @@ inline void pack_a_panel(float* __restrict dst, const StridedMatrix<T>& a, index
   }
 }
 
+/// One step k of a B block from a contiguous row: row[0:len] (len consecutive columns) goes into consecutive
+/// NR-column panels, panel q at dst + q * NR * kc (dst points at step k of panel 0), zeros past len.
+template <int NR, GemmOperand T>
+inline void split_row_into_panels(float* __restrict dst, const T* row, index_t len, index_t kc) noexcept {
+  const index_t full = len / NR, tail = len - full * NR;
+  for (index_t q = 0; q < full; ++q) widen_contiguous(row + q * NR, dst + q * NR * kc, NR);  // constant length
+  if (tail) {
+    float* last = dst + full * NR * kc;
+    widen_contiguous(row + full * NR, last, tail);
+    std::fill(last + tail, last + NR, 0.0f);
+  }
+}
+
 /// Packs rows [p0, p0 + kc) x columns [j0, j0 + cols) of B into one NR-column panel (dst[k * NR + j]).
 template <int NR, GemmOperand T>
 inline void pack_b_panel(float* __restrict dst, const StridedMatrix<T>& b, index_t j0, int cols, index_t p0,
                          index_t kc) noexcept {
   if (b.col_stride == 1) {  // row-major: each step k is a contiguous run of NR values
-    if (cols == NR) {
-      for (index_t k = 0; k < kc; ++k) widen_contiguous(&b(p0 + k, j0), dst + k * NR, NR);
-    } else {
-      for (index_t k = 0; k < kc; ++k) {
-        widen_contiguous(&b(p0 + k, j0), dst + k * NR, cols);
-        std::fill(dst + k * NR + cols, dst + (k + 1) * NR, 0.0f);
-      }
-    }
+    for (index_t k = 0; k < kc; ++k) split_row_into_panels<NR>(dst + k * NR, &b(p0 + k, j0), cols, kc);
     return;
   }
   // column-major (weights [N, K] used as B = W^T): each column is contiguous along k
@@ -189,17 +195,7 @@ inline void pack_b_block(float* __restrict dst, const StridedMatrix<T>& b, index
       pack_b_panel<NR>(dst + q * NR * kc, b, j0 + q * NR, static_cast<int>(std::min<index_t>(NR, nc - q * NR)), p0, kc);
     return;
   }
-  const index_t full = nc / NR, tail = nc - full * NR;
-  for (index_t k = 0; k < kc; ++k) {
-    const T* row = &b(p0 + k, j0);
-    float* out = dst + k * NR;
-    for (index_t q = 0; q < full; ++q) widen_contiguous(row + q * NR, out + q * NR * kc, NR);
-    if (tail) {
-      float* last = out + full * NR * kc;
-      widen_contiguous(row + full * NR, last, tail);
-      std::fill(last + tail, last + NR, 0.0f);
-    }
-  }
+  for (index_t k = 0; k < kc; ++k) split_row_into_panels<NR>(dst + k * NR, &b(p0 + k, j0), nc, kc);
 }
 
 /// 64-byte aligned float scratch (packed panels are read with aligned loads).
