@@ -14,6 +14,7 @@
 #include <benchmark/benchmark.h>
 
 #include "latentkit/backend/simd/arch.hpp"
+#include "latentkit/backend/simd/fma.hpp"
 #include "latentkit/config/config.hpp"
 
 namespace latentkit_bench {
@@ -43,7 +44,7 @@ struct FmaLoop {
     const Batch scale(0.999999f), shift(1e-6f);
     for (std::int64_t it = 0; it < iterations; ++it) {
       // Without -ffast-math the compiler may not reassociate or fold these chains, so every FMA executes.
-      ((acc[I] = xsimd::fma(acc[I], scale, shift)), ...);
+      ((acc[I] = latentkit::simd::fma(acc[I], scale, shift)), ...);
     }
     const Batch total = (acc[I] + ...);
     *sink = xsimd::hadd(total);

@@ -12,7 +12,7 @@
 using namespace latentkit;
 
 namespace {
-// xsimd::fma is one rounding on FMA-capable architectures and mul-then-add (two) on others (SSE2 builds).
+// simd::fma is one rounding on FMA-capable architectures and mul-then-add (two) on others (SSE2 builds).
 template <class T>
 T fused(T a, T b, T c) {
   const std::string arch = simd::best_arch_name();

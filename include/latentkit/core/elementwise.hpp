@@ -24,6 +24,7 @@
 #include <utility>
 
 #include "latentkit/backend/simd/arch.hpp"
+#include "latentkit/backend/simd/fma.hpp"
 #include "latentkit/core/tensor.hpp"
 
 LATENTKIT_NAMESPACE_BEGIN
@@ -73,17 +74,17 @@ template <class T> struct ScaleOp {
 /// alpha x + beta y with alpha x fused into the final addition (one rounding fewer than mul, mul, add).
 template <class T> struct AxpbyOp {
   T alpha, beta;
-  template <class B> B operator()(const B& x, const B& y) const { return xsimd::fma(B(alpha), x, B(beta) * y); }
+  template <class B> B operator()(const B& x, const B& y) const { return simd::fma(B(alpha), x, B(beta) * y); }
 };
 /// alpha x + y, fused.
 template <class T> struct AxpyOp {
   T alpha;
-  template <class B> B operator()(const B& x, const B& y) const { return xsimd::fma(B(alpha), x, y); }
+  template <class B> B operator()(const B& x, const B& y) const { return simd::fma(B(alpha), x, y); }
 };
 /// a + t (b - a), fused: exact at t = 0.
 template <class T> struct LerpOp {
   T t;
-  template <class B> B operator()(const B& a, const B& b) const { return xsimd::fma(B(t), b - a, a); }
+  template <class B> B operator()(const B& a, const B& b) const { return simd::fma(B(t), b - a, a); }
 };
 /// min(max(x, lo), hi); NaN stays NaN (as torch.clamp, unlike the bare max/min instructions).
 template <class T> struct ClampOp {

@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "latentkit/backend/simd/fma.hpp"
 #include "latentkit/core/elementwise.hpp"
 
 LATENTKIT_NAMESPACE_BEGIN
@@ -91,8 +92,8 @@ double sum_block(const std::array<const T*, N>& p, std::size_t n) {
   const double identity = Kind == ReduceKind::sum ? -0.0 : 0.0;
   const auto step = [](const D& acc, const auto& load) {
     if constexpr (Kind == ReduceKind::sum) return acc + load(0);
-    else if constexpr (Kind == ReduceKind::sum_squares) return xsimd::fma(load(0), load(0), acc);
-    else return xsimd::fma(load(0), load(N - 1), acc);
+    else if constexpr (Kind == ReduceKind::sum_squares) return simd::fma(load(0), load(0), acc);
+    else return simd::fma(load(0), load(N - 1), acc);
   };
   D acc[4] = {D(identity), D(identity), D(identity), D(identity)};
   std::size_t i = 0;

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "latentkit/backend/simd/arch.hpp"
+#include "latentkit/backend/simd/fma.hpp"
 #include "latentkit/core/elementwise.hpp"
 #include "latentkit/core/tensor.hpp"
 
@@ -30,7 +31,7 @@ struct GeluErf {  // 0.5 x (1 + erf(x / sqrt 2)): torch's default GELU, CLIP (HF
 struct GeluTanh {  // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))): torch's approximate="tanh"
   template <class B>
   B operator()(B x) const noexcept {
-    const B inner = B(0.79788456080286536f) * xsimd::fma(B(0.044715f) * x * x, x, x);
+    const B inner = B(0.79788456080286536f) * simd::fma(B(0.044715f) * x * x, x, x);
     return B(0.5f) * x * (B(1.0f) + xsimd::tanh(inner));
   }
 };

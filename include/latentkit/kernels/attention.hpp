@@ -29,6 +29,7 @@
 #include <string>
 
 #include "latentkit/backend/simd/arch.hpp"
+#include "latentkit/backend/simd/fma.hpp"
 #include "latentkit/core/tensor.hpp"
 
 LATENTKIT_NAMESPACE_BEGIN
@@ -81,8 +82,8 @@ inline void tile_rows(const float* a, index_t a_rs, index_t a_cs, index_t depth,
       const B b0 = B::load_aligned(bp), b1 = B::load_aligned(bp + W);
       for (int r = 0; r < R; ++r) {
         const B av(*ap[r]);
-        acc[r][0] = xsimd::fma(av, b0, acc[r][0]);
-        acc[r][1] = xsimd::fma(av, b1, acc[r][1]);
+        acc[r][0] = simd::fma(av, b0, acc[r][0]);
+        acc[r][1] = simd::fma(av, b1, acc[r][1]);
         ap[r] += a_cs;
       }
       bp += ldb;
@@ -204,7 +205,7 @@ struct AttentionKernel {
               e.store_aligned(st + j * Mq + col);
               sum += e;
             }
-            xsimd::fma(B::load_aligned(l + col), a, sum).store_aligned(l + col);
+            simd::fma(B::load_aligned(l + col), a, sum).store_aligned(l + col);
             m_new.store_aligned(m + col);
             a.store_aligned(alpha + col);
           }

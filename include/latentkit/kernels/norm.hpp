@@ -11,6 +11,7 @@
 #include <cmath>
 #include <string>
 
+#include "latentkit/backend/simd/fma.hpp"
 #include "latentkit/kernels/activation.hpp"
 
 LATENTKIT_NAMESPACE_BEGIN
@@ -44,7 +45,7 @@ struct BlockSums {
       const index_t end = std::min(n - (n - i) % W, i + block);
       for (; i < end; i += W) {
         const B d = B::load_unaligned(x + i) - s;
-        acc = xsimd::fma(d, d, acc);
+        acc = simd::fma(d, d, acc);
       }
       total += static_cast<double>(xsimd::hadd(acc));
     }
@@ -63,7 +64,7 @@ inline void normalize_run(const float* x, float* y, index_t n, float mean, float
   constexpr index_t W = static_cast<index_t>(B::size);
   const B mb(mean), ab(a), bb(b);
   const auto f = [&](B v) {
-    const B out = xsimd::fma(v - mb, ab, bb);
+    const B out = simd::fma(v - mb, ab, bb);
     if constexpr (Silu) return activation::Silu{}(out);
     else return out;
   };

@@ -9,6 +9,7 @@
 
 #include <xsimd/xsimd.hpp>
 
+#include "latentkit/backend/simd/fma.hpp"
 #include "latentkit/config/config.hpp"
 #include "latentkit/core/shape.hpp"
 #include "latentkit/kernels/gemm/blocking.hpp"
@@ -32,9 +33,9 @@ inline float merge_scalar(float product, float c, const TileUpdate& u) noexcept 
 
 template <class Batch>
 inline Batch merge_vector(Batch product, Batch c, const TileUpdate& u) noexcept {
-  if (!u.first) return xsimd::fma(Batch(u.alpha), product, c);
+  if (!u.first) return simd::fma(Batch(u.alpha), product, c);
   if (u.beta == 0.0f) return Batch(u.alpha) * product;
-  return xsimd::fma(Batch(u.alpha), product, Batch(u.beta) * c);
+  return simd::fma(Batch(u.alpha), product, Batch(u.beta) * c);
 }
 
 /// C[0:rows, 0:cols] (row stride ldc, unit column stride) <- merge(A_panel * B_panel).
@@ -76,7 +77,7 @@ inline void micro_kernel(index_t kc, const float* __restrict a, [[maybe_unused]]
     for (int i = 0; i < MR; ++i) {
       const batch ai(DirectA ? a[i * lda + k] : a[i]);
 #pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) acc[i][v] = xsimd::fma(ai, bv[v], acc[i][v]);
+      for (int v = 0; v < NV; ++v) acc[i][v] = simd::fma(ai, bv[v], acc[i][v]);
     }
     // One cache line of the next B micro-panel per k step (NR floats = 64 bytes with AVX2): the whole panel is
     // in L1 by the time the driver moves to it, instead of each of its first-use loads missing to L3.
