@@ -44,11 +44,12 @@ struct GemmBlocking {
   /// (16 registers: 6 x 2 accumulators + 3; 32 registers: 14 x 2 + 3).
   static constexpr int mr = simd_register_count<Arch>() == 32 ? 14 : 6;
   /// K slice. Longer slices mean fewer passes over C (each slice reads and writes the C tile once) and fewer
-  /// micro-kernel calls; the KC x NR micro-panel of B (32 KiB for AVX2) then lives in L1/L2, which feed the
-  /// kernel fast enough. AVX2: 512, measured on Zen 3 against 256/320/384 (docs/performance.md); AVX-512: 256,
-  /// not measured here (no such CPU), the panel is then 32 KiB as well.
-  static constexpr index_t kc = simd_register_count<Arch>() == 32 ? 256 : 512;
-  /// Rows of A per L2 block: MC x KC floats = 144 KiB (AVX2) or 168 KiB (AVX-512), a multiple of MR.
+  /// micro-kernel calls; the KC x NR micro-panel of B (32 KiB for AVX2, 64 KiB for AVX-512) then lives in L1/L2,
+  /// which feed the kernel fast enough. 512, measured against 256/320/384: on Zen 3 for AVX2, on Zen 5 for
+  /// AVX-512 (+1-8% over 256 there; docs/performance.md).
+  static constexpr index_t kc = 512;
+  /// Rows of A per L2 block: MC x KC floats = 144 KiB (AVX2) or 336 KiB (AVX-512), a multiple of MR
+  /// (MR x 6 and MR x 18 measured the same on Zen 5).
   static constexpr index_t mc = mr * 12;
   /// Columns of B per L3 block: a KC x NC panel of at most 4 MiB, a multiple of NR.
   static constexpr index_t nc = (index_t{4} << 20) / static_cast<index_t>(sizeof(float)) / kc / nr * nr;

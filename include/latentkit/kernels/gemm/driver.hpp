@@ -10,6 +10,9 @@
 // in the same order for any thread count, so results are bit-identical whatever OMP_NUM_THREADS is.
 #pragma once
 #include <algorithm>
+#include <concepts>
+#include <mutex>
+#include <utility>
 
 #include "latentkit/backend/simd/arch.hpp"
 #include "latentkit/config/config.hpp"
@@ -39,40 +42,124 @@ inline constexpr index_t direct_a_max_n = 64;
 /// The blocking of the kernel simd::dispatch runs on this CPU.
 inline BlockingInfo running_blocking() noexcept { return simd::dispatch(detail::BlockingQuery{})(); }
 
-/// Packing buffers for one GEMM call: one A block and one B block per thread. They are allocated before entering
-/// the dispatched kernel, whose call operator is noexcept (xsimd::dispatch): an allocation failure is then a
-/// std::bad_alloc for the caller.
+/// Packing memory kept between GEMM calls. A fresh block of a few MiB comes from the operating system on every
+/// call (the allocator returns large blocks when they are freed) and is page-faulted in, zeroed, page by page:
+/// on a virtual machine that cost 15% of a 1024^3 product. The cache holds one spare block, the largest given
+/// back; a caller takes it when it is big enough, and any other concurrent caller allocates its own. A mutex
+/// (not thread_local storage) guards it, so it works unchanged under a JIT interpreter (clang-repl).
+class ScratchCache {
+ public:
+  static AlignedFloats take(index_t floats) {
+    Cache& cache = instance();
+    {
+      const std::lock_guard<std::mutex> lock(cache.mutex);
+      if (cache.spare.get() && cache.spare.size >= floats) return std::move(cache.spare);
+    }
+    return AlignedFloats(floats);
+  }
+  static void give_back(AlignedFloats&& block) noexcept {
+    Cache& cache = instance();
+    const std::lock_guard<std::mutex> lock(cache.mutex);
+    if (!cache.spare.get() || block.size > cache.spare.size) cache.spare = std::move(block);
+  }
+  /// Frees the spare block (the memory a long-lived process stops needing).
+  static void release() noexcept {
+    Cache& cache = instance();
+    const std::lock_guard<std::mutex> lock(cache.mutex);
+    cache.spare = AlignedFloats{};
+  }
+
+ private:
+  struct Cache {
+    std::mutex mutex;
+    AlignedFloats spare;
+  };
+  static Cache& instance() noexcept {
+    static Cache cache;  // constructed on first use: no static initialisation order to rely on
+    return cache;
+  }
+};
+
+/// Packing buffers for one GEMM call: one A block and one B block per thread, in one block from ScratchCache.
+/// They are set up before entering the dispatched kernel, whose call operator is noexcept (xsimd::dispatch): an
+/// allocation failure is then a std::bad_alloc for the caller.
 struct Workspace {
-  AlignedFloats a, b;
   index_t a_stride = 0, b_stride = 0;  // floats per thread
   int threads = 1;
-  Workspace(index_t m, index_t n, index_t k, bool pack_a, bool pack_b) : threads(std::max(1, max_threads())) {
-    const BlockingInfo bi = running_blocking();
-    const index_t kc = std::min(bi.kc, std::max<index_t>(k, 1));
-    if (pack_a) a_stride = std::min(bi.mc, ceil_div(std::max<index_t>(m, 1), bi.mr) * bi.mr) * kc;
-    if (pack_b) b_stride = std::min(bi.nc, ceil_div(std::max<index_t>(n, 1), bi.nr) * bi.nr) * kc;
-    a_stride = ceil_div(a_stride, 16) * 16;  // keep every thread's block 64-byte aligned
-    b_stride = ceil_div(b_stride, 16) * 16;
-    if (a_stride) a = AlignedFloats(a_stride * threads);
-    if (b_stride) b = AlignedFloats(b_stride * threads);
+  AlignedFloats memory;                // threads x (A block, B block)
+  /// Buffers of the float kernel simd::dispatch runs.
+  Workspace(index_t m, index_t n, index_t k, bool pack_a, bool pack_b)
+      : Workspace(m, n, k, pack_a, pack_b, running_blocking()) {}
+  Workspace(index_t m, index_t n, index_t k, bool pack_a, bool pack_b, const BlockingInfo& bi)
+      : Workspace(pack_a ? block_floats(m, k, bi.mr, bi.mc, bi.kc) : 0, pack_b ? block_floats(n, k, bi.nr, bi.nc, bi.kc) : 0) {}
+  /// Buffers of `a_floats` and `b_floats` per thread (a kernel whose panels are not float: the bytes / 4).
+  Workspace(index_t a_floats, index_t b_floats)
+      : a_stride(ceil_div(a_floats, 16) * 16), b_stride(ceil_div(b_floats, 16) * 16),  // 64-byte aligned blocks
+        threads(std::max(1, max_threads())) {
+    if (a_stride + b_stride) memory = ScratchCache::take((a_stride + b_stride) * threads);
   }
+  Workspace(const Workspace&) = delete;
+  Workspace& operator=(const Workspace&) = delete;
+  ~Workspace() {
+    if (memory.get()) ScratchCache::give_back(std::move(memory));
+  }
+  /// Thread t's A block and B block (null when that operand is not packed).
+  float* a_block(int t) const noexcept { return a_stride ? memory.get() + t * (a_stride + b_stride) : nullptr; }
+  float* b_block(int t) const noexcept { return b_stride ? memory.get() + t * (a_stride + b_stride) + a_stride : nullptr; }
+  /// Floats in one packed block of `extent` rows (A) or columns (B) in `width`-wide panels, at most `block` of
+  /// them, over a K slice of at most `kc`.
+  static index_t block_floats(index_t extent, index_t k, index_t width, index_t block, index_t kc) noexcept {
+    return std::min(block, ceil_div(std::max<index_t>(extent, 1), width) * width) * std::min(kc, std::max<index_t>(k, 1));
+  }
+};
+
+/// The float32 micro-kernel of `Arch` as the blocked loops see it: tile and block sizes, the element type of
+/// packed panels and their size, and the tile itself. Another kernel (gemm/bf16_dot.hpp) provides the same
+/// members and runs through the same loops.
+template <class Arch>
+struct F32Kernel {
+  using blocking = GemmBlocking<Arch>;
+  using a_element = float;
+  using b_element = float;
+  static constexpr int mr = blocking::mr, nr = blocking::nr;
+  static constexpr index_t mc = blocking::mc, kc = blocking::kc, nc = blocking::nc;
+  /// Elements of one packed A (MR-row) or B (NR-column) panel over a K slice of length kc.
+  static constexpr index_t a_panel_size(index_t kc) noexcept { return mr * kc; }
+  static constexpr index_t b_panel_size(index_t kc) noexcept { return nr * kc; }
+  static void tile(index_t kc, const float* a, const float* b, float* c, index_t ldc, int rows, int cols,
+                   const TileUpdate& update, const float* b_next) noexcept {
+    micro_kernel<Arch>(kc, a, 0, b, c, ldc, rows, cols, update, b_next);
+  }
+  /// The tile with A read in place (row stride lda) instead of from a packed panel.
+  static void tile_in_place(index_t kc, const float* a, index_t lda, const float* b, float* c, index_t ldc, int rows,
+                            int cols, const TileUpdate& update, const float* b_next) noexcept {
+    micro_kernel<Arch, true>(kc, a, lda, b, c, ldc, rows, cols, update, b_next);
+  }
+};
+
+/// Whether an A source can hand the micro-kernel rows of A in place (a float row-major matrix: see DirectA).
+template <class ASource>
+concept InPlaceASource = requires(const ASource& a) {
+  { a.readable_in_place() } -> std::convertible_to<bool>;
+  a.in_place(index_t{}, index_t{});
 };
 
 /// The blocked loops over the sub-matrix C[i_begin:i_end, j_begin:j_end] on one thread, with its own buffers.
 /// i_begin and j_begin are multiples of MR and NR, so tiles (and their rounding) are those of the whole matrix.
-template <class Arch, class ASource, class BSource>
+template <class Kernel, class ASource, class BSource>
 void run_block_range(index_t i_begin, index_t i_end, index_t j_begin, index_t j_end, index_t k, float alpha,
-                     const ASource& a, const BSource& b, float beta, float* c, index_t ldc, float* a_buffer,
-                     float* b_buffer, bool direct_a) noexcept {
-  using blocking = GemmBlocking<Arch>;
-  constexpr int MR = blocking::mr, NR = blocking::nr;
-  constexpr index_t MC = blocking::mc, KC = blocking::kc, NC = blocking::nc;
+                     const ASource& a, const BSource& b, float beta, float* c, index_t ldc,
+                     typename Kernel::a_element* a_buffer, typename Kernel::b_element* b_buffer,
+                     bool direct_a) noexcept {
+  constexpr int MR = Kernel::mr, NR = Kernel::nr;
+  constexpr index_t MC = Kernel::mc, KC = Kernel::kc, NC = Kernel::nc;
   for (index_t jc = j_begin; jc < j_end; jc += NC) {
     const index_t nc = std::min(NC, j_end - jc);
     const index_t n_panels = ceil_div(nc, NR);
     for (index_t pc = 0; pc < k; pc += KC) {
       const index_t kc = std::min(KC, k - pc);
-      const float* b_block;
+      const index_t a_panel = Kernel::a_panel_size(kc), b_panel = Kernel::b_panel_size(kc);
+      const typename Kernel::b_element* b_block;
       if constexpr (BSource::prepacked) {
         b_block = b.panel(jc, pc, kc);
       } else {
@@ -83,14 +170,14 @@ void run_block_range(index_t i_begin, index_t i_end, index_t j_begin, index_t j_
       for (index_t ic = i_begin; ic < i_end; ic += MC) {
         const index_t mc = std::min(MC, i_end - ic);
         const index_t m_panels = ceil_div(mc, MR);
-        const float* a_block;
+        const typename Kernel::a_element* a_block;
         if constexpr (ASource::prepacked) {
           a_block = a.panel(ic, pc, kc);
         } else {
           // In-place A packs only its partial last panel (the kernel needs MR real rows).
           for (index_t ir = 0; ir < m_panels; ++ir)
             if (!direct_a || mc - ir * MR < MR)
-              a.pack_panel(a_buffer + ir * MR * kc, ic + ir * MR, static_cast<int>(std::min<index_t>(MR, mc - ir * MR)),
+              a.pack_panel(a_buffer + ir * a_panel, ic + ir * MR, static_cast<int>(std::min<index_t>(MR, mc - ir * MR)),
                            pc, kc);
           a_block = a_buffer;
         }
@@ -101,16 +188,16 @@ void run_block_range(index_t i_begin, index_t i_end, index_t j_begin, index_t j_
             const int rows = static_cast<int>(std::min<index_t>(MR, i_end - i));
             const int cols = static_cast<int>(std::min<index_t>(NR, j_end - j));
             // The last A panel of a sweep prefetches the next B micro-panel (the only one not already in L1).
-            const float* b_next = (ir + 1 == m_panels && jr + 1 < n_panels) ? b_block + (jr + 1) * NR * kc : nullptr;
-            if constexpr (!ASource::prepacked) {
+            const auto* b_next = (ir + 1 == m_panels && jr + 1 < n_panels) ? b_block + (jr + 1) * b_panel : nullptr;
+            if constexpr (!ASource::prepacked && InPlaceASource<ASource>) {
               if (direct_a && rows == MR) {
-                micro_kernel<Arch, true>(kc, a.in_place(i, pc), a.matrix.row_stride, b_block + jr * NR * kc,
-                                         c + i * ldc + j, ldc, rows, cols, update, b_next);
+                Kernel::tile_in_place(kc, a.in_place(i, pc), a.matrix.row_stride, b_block + jr * b_panel,
+                                      c + i * ldc + j, ldc, rows, cols, update, b_next);
                 continue;
               }
             }
-            micro_kernel<Arch>(kc, a_block + ir * MR * kc, 0, b_block + jr * NR * kc, c + i * ldc + j, ldc, rows,
-                               cols, update, b_next);
+            Kernel::tile(kc, a_block + ir * a_panel, b_block + jr * b_panel, c + i * ldc + j, ldc, rows, cols, update,
+                         b_next);
           }
       }
     }
@@ -125,16 +212,15 @@ void run_block_range(index_t i_begin, index_t i_end, index_t j_begin, index_t j_
 /// on a loaded machine a descheduled thread delays only its own slab (a design with shared packed blocks needs
 /// two barriers per block and stalls every thread on every preemption). The slab direction is the one that
 /// duplicates the least packing: cutting M makes every thread pack its own copy of B, cutting N of A.
-template <class Arch, class ASource, class BSource>
-void run_blocked(Arch, index_t m, index_t n, index_t k, float alpha, const ASource& a, const BSource& b, float beta,
-                 float* c, index_t ldc, const Workspace& workspace) noexcept {
-  using blocking = GemmBlocking<Arch>;
-  constexpr int MR = blocking::mr, NR = blocking::nr;
+template <class Kernel, class ASource, class BSource>
+void run_blocked_with(index_t m, index_t n, index_t k, float alpha, const ASource& a, const BSource& b, float beta,
+                      float* c, index_t ldc, const Workspace& workspace) noexcept {
+  constexpr int MR = Kernel::mr, NR = Kernel::nr;
   if (m <= 0 || n <= 0) return;
   if (k <= 0 || alpha == 0.0f) return scale_output(m, n, beta, c, ldc);
   // Skinny products (few B panels to amortise A's packing over) read a float row-major A in place.
   bool direct_a = false;
-  if constexpr (!ASource::prepacked) direct_a = n <= direct_a_max_n && a.readable_in_place();
+  if constexpr (!ASource::prepacked && InPlaceASource<ASource>) direct_a = n <= direct_a_max_n && a.readable_in_place();
   const index_t m_panels = ceil_div(m, MR), n_panels = ceil_div(n, NR);
   const index_t duplicate_if_m_cut = BSource::prepacked ? 0 : n;             // extra B packing per thread (x K)
   const index_t duplicate_if_n_cut = (ASource::prepacked || direct_a) ? 0 : m;  // extra A packing per thread (x K)
@@ -156,16 +242,24 @@ void run_blocked(Arch, index_t m, index_t n, index_t k, float alpha, const ASour
     const index_t panels = cut_m ? m_panels : n_panels;
     const index_t first = panels * t / team, last = panels * (t + 1) / team;
     if (first < last) {
-      float* a_buffer = workspace.a.get() ? workspace.a.get() + t * workspace.a_stride : nullptr;
-      float* b_buffer = workspace.b.get() ? workspace.b.get() + t * workspace.b_stride : nullptr;
+      // A kernel whose panels are not float keeps them in the same 64-byte aligned float storage.
+      auto* a_buffer = reinterpret_cast<typename Kernel::a_element*>(workspace.a_block(t));
+      auto* b_buffer = reinterpret_cast<typename Kernel::b_element*>(workspace.b_block(t));
       if (cut_m)
-        run_block_range<Arch>(first * MR, std::min(m, last * MR), 0, n, k, alpha, a, b, beta, c, ldc, a_buffer,
+        run_block_range<Kernel>(first * MR, std::min(m, last * MR), 0, n, k, alpha, a, b, beta, c, ldc, a_buffer,
                               b_buffer, direct_a);
       else
-        run_block_range<Arch>(0, m, first * NR, std::min(n, last * NR), k, alpha, a, b, beta, c, ldc, a_buffer,
+        run_block_range<Kernel>(0, m, first * NR, std::min(n, last * NR), k, alpha, a, b, beta, c, ldc, a_buffer,
                               b_buffer, direct_a);
     }
   }
+}
+
+/// The float32 kernel of `Arch` over the blocked loops (the entry point every float GEMM goes through).
+template <class Arch, class ASource, class BSource>
+void run_blocked(Arch, index_t m, index_t n, index_t k, float alpha, const ASource& a, const BSource& b, float beta,
+                 float* c, index_t ldc, const Workspace& workspace) noexcept {
+  run_blocked_with<F32Kernel<Arch>>(m, n, k, alpha, a, b, beta, c, ldc, workspace);
 }
 
 }  // namespace gemm_kernel
