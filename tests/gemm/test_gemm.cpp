@@ -18,8 +18,9 @@ struct GemmCase {
   index_t m, n, k;
 };
 
-// Extents around the register tile (MR = 6/14, NR = 16/32), the K slice (512 AVX2, 256 AVX-512), the M block
-// (72/168) and the N block (2048/4096), plus degenerate 1s; the last one crosses all three blocks at once.
+// Extents around the register tile (MR = 6/14, NR = 16/32), the K slice (512), the M block (72/168) and the
+// N block (2048), plus degenerate 1s; the last one crosses all three blocks at once. The vdpbf16ps kernel
+// (MR 14, NR 32, a K slice of 256 pairs, N block 4096) meets the same edges and odd K (a half-zero last pair).
 const GemmCase shapes[] = {{1, 1, 1},     {1, 17, 33},   {7, 1, 19},    {5, 9, 1},     {6, 16, 256},
                            {13, 31, 257}, {150, 70, 300}, {3, 4113, 5}, {170, 33, 513}, {64, 64, 64},
                            {75, 2051, 530}};
@@ -243,30 +244,114 @@ TEST_CASE("gemm rejects inconsistent extents and leading dimensions with ShapeEr
                          batched.view()), ShapeError);
 }
 
+TEST_CASE("GEMM packing memory is reused between calls and never shared by two live workspaces") {
+  using gemm_kernel::Workspace;
+  const float* first = nullptr;
+  {
+    const Workspace w(1000, 24);
+    first = w.a_block(0);
+    REQUIRE(w.b_block(0) == first + 1008);  // A block rounded up to 64 bytes, then B
+  }
+  {
+    const Workspace again(500, 0);  // a smaller request takes the block given back
+    REQUIRE(again.a_block(0) == first);
+    REQUIRE(again.b_block(0) == nullptr);
+    const Workspace nested(500, 0);  // alive at the same time: its own memory
+    REQUIRE(nested.a_block(0) != first);
+  }
+}
+
 #include "latentkit/kernels/gemm/bf16_dot.hpp"
 #if defined(LATENTKIT_HAS_AVX512_BF16_GEMM)
 // Built only where the compiler targets AVX512-BF16 (which a native build does only on a CPU that has it).
-TEST_CASE("the vdpbf16ps GEMM matches the reference on bf16-rounded activations and weights") {
-  for (const auto& s : shapes) {
-    INFO("M=" << s.m << " N=" << s.n << " K=" << s.k);
-    const auto a = random_values<float>(static_cast<std::size_t>(s.m * s.k), 800);
-    const auto b = random_values<bf16>(static_cast<std::size_t>(s.k * s.n), 801);
-    std::vector<float> c(static_cast<std::size_t>(s.m * s.n));
-    gemm_bf16_dot(s.m, s.n, s.k, 1.0f, a.data(), s.k, b.data(), s.n, 0.0f, c.data(), s.n);
-    std::vector<double> exact, magnitude;
-    for (index_t i = 0; i < s.m; ++i)
-      for (index_t j = 0; j < s.n; ++j) {
-        double sum = 0.0, abs_sum = 0.0;
-        for (index_t p = 0; p < s.k; ++p) {
-          const double term = static_cast<double>(static_cast<float>(bf16(a[static_cast<std::size_t>(i * s.k + p)]))) *
-                              static_cast<float>(b[static_cast<std::size_t>(p * s.n + j)]);
-          sum += term;
-          abs_sum += std::abs(term);
-        }
-        exact.push_back(sum);
-        magnitude.push_back(abs_sum);
+namespace {
+/// bf16 rounding as vcvtne2ps2bf16 does it: round to nearest even, denormal inputs read as zero.
+float round_like_vdpbf16ps(float x) {
+  if (std::fpclassify(x) == FP_SUBNORMAL) x = std::copysign(0.0f, x);
+  return static_cast<float>(bf16(x));
+}
+
+/// One vdpbf16ps product (per-call or pre-packed B) against the float64 sum of the bf16-rounded operands.
+void check_bf16_dot(const GemmCase& s, bool ta, bool tb, bool prepacked, float alpha, float beta, std::uint32_t seed) {
+  const index_t lda = (ta ? s.m : s.k) + 3, ldb = (tb ? s.k : s.n) + 1, ldc = s.n + 2;
+  auto a = random_values<float>(static_cast<std::size_t>((ta ? s.k : s.m) * lda), seed);
+  a[0] = 1e-39f;  // a denormal activation: flushed to zero by the instruction, and by the reference
+  const auto b = random_values<bf16>(static_cast<std::size_t>((tb ? s.n : s.k) * ldb), seed + 1);
+  auto c = random_values<float>(static_cast<std::size_t>(s.m * ldc), seed + 2);
+  const auto c0 = c;
+  const auto A = [&](index_t i, index_t p) { return round_like_vdpbf16ps(a[static_cast<std::size_t>(ta ? p * lda + i : i * lda + p)]); };
+  const auto B = [&](index_t p, index_t j) { return static_cast<float>(b[static_cast<std::size_t>(tb ? j * ldb + p : p * ldb + j)]); };
+  const Transpose op_a = ta ? Transpose::yes : Transpose::no, op_b = tb ? Transpose::yes : Transpose::no;
+  if (prepacked)
+    gemm_bf16_dot(op_a, s.m, alpha, a.data(), lda, pack_weights_b_bf16_dot(op_b, s.k, s.n, b.data(), ldb), beta,
+                  c.data(), ldc);
+  else
+    gemm_bf16_dot(op_a, op_b, s.m, s.n, s.k, alpha, a.data(), lda, b.data(), ldb, beta, c.data(), ldc);
+  std::vector<double> exact, magnitude;
+  std::vector<float> computed;
+  for (index_t i = 0; i < s.m; ++i)
+    for (index_t j = 0; j < s.n; ++j) {
+      double sum = 0.0, abs_sum = 0.0;
+      for (index_t p = 0; p < s.k; ++p) {
+        const double term = static_cast<double>(A(i, p)) * B(p, j);
+        sum += term;
+        abs_sum += std::abs(term);
       }
-    check_within_bound(exact, magnitude, c, s.k);
+      const double old = c0[static_cast<std::size_t>(i * ldc + j)];
+      exact.push_back(alpha * sum + beta * old);
+      magnitude.push_back(std::abs(alpha) * abs_sum + std::abs(beta * old));
+      computed.push_back(c[static_cast<std::size_t>(i * ldc + j)]);
+    }
+  check_within_bound(exact, magnitude, computed, s.k);
+  for (index_t i = 0; i < s.m; ++i)  // C's padding is untouched
+    for (index_t j = s.n; j < ldc; ++j) REQUIRE(c[static_cast<std::size_t>(i * ldc + j)] == c0[static_cast<std::size_t>(i * ldc + j)]);
+}
+}  // namespace
+
+TEST_CASE("the vdpbf16ps GEMM matches the reference on bf16-rounded activations and weights") {
+  std::uint32_t seed = 800;
+  for (const auto& s : shapes)
+    for (const bool ta : {false, true})
+      for (const bool tb : {false, true})
+        for (const bool prepacked : {false, true}) {
+          INFO("M=" << s.m << " N=" << s.n << " K=" << s.k << " ta=" << ta << " tb=" << tb << " prepacked=" << prepacked);
+          check_bf16_dot(s, ta, tb, prepacked, 1.0f, 0.0f, seed += 3);
+        }
+  // alpha and beta, over several K slices (the first slice applies beta, later ones accumulate).
+  for (const GemmCase s : {GemmCase{29, 45, 1031}, GemmCase{14, 32, 2}})
+    check_bf16_dot(s, false, true, true, -0.75f, 0.5f, seed += 3);
+}
+
+TEST_CASE("the vdpbf16ps GEMM is bit-identical for 1, 2 and 3 threads, and its layouts agree bit for bit") {
+  for (const GemmCase s : {GemmCase{301, 77, 1030}, GemmCase{20, 700, 300}}) {
+    const auto a = random_values<float>(static_cast<std::size_t>(s.m * s.k), 900);
+    const auto b = random_values<bf16>(static_cast<std::size_t>(s.k * s.n), 901);
+    std::vector<bf16> b_t(b.size());  // the same B stored transposed
+    for (index_t p = 0; p < s.k; ++p)
+      for (index_t j = 0; j < s.n; ++j) b_t[static_cast<std::size_t>(j * s.k + p)] = b[static_cast<std::size_t>(p * s.n + j)];
+    const int default_threads = max_threads();
+    std::vector<float> first;
+    for (int threads : {1, 2, 3}) {
+      set_threads(threads);
+      std::vector<float> c(static_cast<std::size_t>(s.m * s.n)), c_t(c.size());
+      gemm_bf16_dot(Transpose::no, Transpose::no, s.m, s.n, s.k, 1.0f, a.data(), s.k, b.data(), s.n, 0.0f, c.data(), s.n);
+      gemm_bf16_dot(Transpose::no, s.m, 1.0f, a.data(), s.k, pack_weights_b_bf16_dot(Transpose::yes, s.k, s.n, b_t.data(), s.k),
+                    0.0f, c_t.data(), s.n);
+      REQUIRE(std::memcmp(c.data(), c_t.data(), c.size() * sizeof(float)) == 0);
+      if (first.empty()) first = c;
+      REQUIRE(std::memcmp(first.data(), c.data(), c.size() * sizeof(float)) == 0);
+    }
+    set_threads(default_threads);
   }
+}
+
+TEST_CASE("the vdpbf16ps GEMM rejects bad extents and leading dimensions") {
+  std::vector<float> a(64), c(64);
+  std::vector<bf16> b(64);
+  CHECK_THROWS_AS(gemm_bf16_dot(Transpose::no, Transpose::no, -1, 4, 4, 1.0f, a.data(), 4, b.data(), 4, 0.0f, c.data(), 4),
+                  ShapeError);
+  CHECK_THROWS_AS(gemm_bf16_dot(Transpose::no, Transpose::no, 4, 4, 8, 1.0f, a.data(), 4, b.data(), 4, 0.0f, c.data(), 4),
+                  ShapeError);  // lda 4 < K 8
+  CHECK_THROWS_AS(pack_weights_b_bf16_dot(Transpose::yes, 8, 4, b.data(), 4), ShapeError);  // ldb 4 < K 8
 }
 #endif

@@ -1,29 +1,33 @@
 // bf16 x bf16 -> f32 GEMM with AVX512-BF16 `vdpbf16ps`, for CPUs that have it (Cooper Lake, Sapphire Rapids,
-// Zen 4 and later). Compiled only when the target enables AVX512-BF16 (-mavx512bf16 or -march=native there).
+// Zen 4 and later). Compiled only when the target enables AVX512-BF16 (-mavx512bf16, or -march=native there).
 //
-// vdpbf16ps multiplies pairs of bf16 and adds both products to a float lane: acc[j] += a0 * b0[j] + a1 * b1[j].
-// So the operands are packed in k-pairs: a B panel holds, for each pair (2p, 2p+1), NR interleaved couples
-// (B[2p, j], B[2p+1, j]); a row of A is broadcast one 32-bit couple (A[i, 2p], A[i, 2p+1]) at a time. Twice the
-// multiply throughput of f32 FMA, at the price of rounding the activations A to bf16 (the weights B already are):
-// results differ from gemm() on the f32 activations by that rounding, so this is an opt-in entry point, not a
-// dispatch target of gemm().
+// vdpbf16ps multiplies pairs of bf16 and adds both products to a float lane: acc[j] += a0 * b0[j] + a1 * b1[j],
+// twice the multiply throughput of an f32 FMA. So the operands are packed in k-pairs:
+//   an A panel holds, per pair p, MR couples (A[i, 2p], A[i, 2p+1]), each one 32-bit word broadcast to all lanes;
+//   a B panel holds, per pair p, NR couples (B[2p, j], B[2p+1, j]), interleaved, loaded as two vectors.
+// An odd K is padded with a zero half. The activations A are rounded to bf16 while they are packed (the weights B
+// already are): results differ from gemm() on the f32 activations by that rounding, so this is an opt-in entry
+// point, not a dispatch target of gemm().
 //
-// Threads split M only, in fixed MR-row panels, and each output sums its K pairs in order: bit-identical for any
-// thread count. On CPUs without AVX512-BF16 the running path for bf16 weights is gemm()'s convert-while-packing.
+// The loops, threading and determinism are gemm()'s (gemm/driver.hpp run through Bf16DotKernel): each output
+// sums its K slices in order, whatever the thread count, so results are bit-identical for any OMP_NUM_THREADS.
+// On CPUs without AVX512-BF16 the running path for bf16 weights is gemm()'s convert-while-packing.
 #pragma once
 
-#if defined(__AVX512BF16__) && defined(__AVX512F__)
+#if defined(__AVX512BF16__) && defined(__AVX512BW__)
 #include <immintrin.h>
 
 #include <algorithm>
 #include <cstdint>
-#include <memory>
-#include <new>
+#include <string>
+
+#include <xsimd/xsimd.hpp>
 
 #include "latentkit/config/config.hpp"
 #include "latentkit/core/error.hpp"
 #include "latentkit/core/half.hpp"
 #include "latentkit/core/shape.hpp"
+#include "latentkit/kernels/gemm.hpp"
 #include "latentkit/kernels/gemm/driver.hpp"
 #include "latentkit/kernels/gemm/microkernel.hpp"
 #include "latentkit/kernels/gemm/pack.hpp"
@@ -33,113 +37,278 @@
 LATENTKIT_NAMESPACE_BEGIN
 namespace gemm_kernel {
 
-struct Bf16DotBlocking {
-  static constexpr int mr = 8;        // 8 rows x 2 zmm = 16 accumulators + 2 B vectors + 1 broadcast of 32
-  static constexpr int nr = 32;       // two zmm of 16 float lanes
-  static constexpr index_t kc = 512;  // K slice (an even number: pairs); 32 KiB of bf16 B panel per slice
+/// Number of k-pairs in a K slice of length kc (an odd slice ends with a half-zero pair).
+constexpr index_t pairs_of(index_t kc) noexcept { return (kc + 1) / 2; }
+
+/// The vdpbf16ps micro-kernel, as run_blocked_with sees it (the members of F32Kernel).
+struct Bf16DotKernel {
+  using a_element = std::uint32_t;  // a couple of bf16 (A[i, 2p] in the low half)
+  using b_element = std::uint16_t;  // bf16 bits, two rows of B interleaved column by column
+  static constexpr int mr = 14;     // 14 rows x 2 zmm = 28 accumulators + 2 B vectors + 1 broadcast of 32
+  static constexpr int nr = 32;     // two zmm of 16 float lanes
+  /// K slice, in elements (even: whole pairs): 256 pairs, a 32 KiB B micro-panel, as the AVX-512 f32 kernel's.
+  static constexpr index_t kc = 512;
+  static constexpr index_t mc = mr * 12;  // A block: 168 rows x 256 couples = 168 KiB (L2)
+  static constexpr index_t nc = (index_t{4} << 20) / (kc * 2) / nr * nr;  // B block of at most 4 MiB
+  static_assert(kc % 2 == 0 && nc % nr == 0 && mc % mr == 0);
+
+  static constexpr index_t a_panel_size(index_t kc) noexcept { return mr * pairs_of(kc); }
+  static constexpr index_t b_panel_size(index_t kc) noexcept { return nr * 2 * pairs_of(kc); }
+
+  /// C[0:rows, 0:cols] <- merge(A_panel * B_panel) over pairs_of(kc) k-pairs (same merge rule as the f32 kernel).
+  static void tile(index_t kc, const std::uint32_t* __restrict a, const std::uint16_t* __restrict b, float* c,
+                   index_t ldc, int rows, int cols, const TileUpdate& update, const std::uint16_t* b_next) noexcept {
+    using batch = xsimd::batch<float, xsimd::avx512f>;
+    constexpr int MR = mr, NR = nr, L = 16;
+    const index_t pairs = pairs_of(kc);
+#pragma GCC unroll 16
+    for (int i = 0; i < rows; ++i) {
+      __builtin_prefetch(c + i * ldc, 1, 3);
+      __builtin_prefetch(c + i * ldc + cols - 1, 1, 3);
+    }
+    __m512 acc[MR][2];
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+    for (index_t p = 0; p < pairs; ++p) {
+      const __m512bh b0 = (__m512bh)_mm512_load_si512(b);
+      const __m512bh b1 = (__m512bh)_mm512_load_si512(b + NR);
+#pragma GCC unroll 16
+      for (int i = 0; i < MR; ++i) {
+        const __m512bh ai = (__m512bh)_mm512_set1_epi32(static_cast<int>(a[i]));
+        acc[i][0] = _mm512_dpbf16_ps(acc[i][0], ai, b0);
+        acc[i][1] = _mm512_dpbf16_ps(acc[i][1], ai, b1);
+      }
+      if (b_next) {  // the next B micro-panel, two cache lines per pair
+        __builtin_prefetch(b_next + p * 2 * NR, 0, 3);
+        __builtin_prefetch(b_next + p * 2 * NR + NR, 0, 3);
+      }
+      a += MR;
+      b += 2 * NR;
+    }
+    const bool overwrite = update.first && update.beta == 0.0f;
+    if (rows == MR && cols == NR) {
+#pragma GCC unroll 16
+      for (int i = 0; i < MR; ++i)
+        for (int v = 0; v < 2; ++v) {
+          float* out = c + i * ldc + v * L;
+          const batch old = overwrite ? batch(0.0f) : batch::load_unaligned(out);
+          merge_vector(batch(acc[i][v]), old, update).store_unaligned(out);
+        }
+      return;
+    }
+    alignas(64) float tile[MR * NR];
+    for (int i = 0; i < MR; ++i) {
+      _mm512_store_ps(tile + i * NR, acc[i][0]);
+      _mm512_store_ps(tile + i * NR + L, acc[i][1]);
+    }
+    for (int i = 0; i < rows; ++i)
+      for (int j = 0; j < cols; ++j) {
+        float& out = c[i * ldc + j];
+        out = merge_scalar(tile[i * NR + j], overwrite ? 0.0f : out, update);
+      }
+  }
 };
 
-/// Packs B rows [p0, p0 + kc) x columns [j0, j0 + 32) as k-pairs: dst[(p * 32 + j) * 2 + {0, 1}], zero padded.
-inline void pack_b_pairs(std::uint16_t* dst, const StridedMatrix<bf16>& b, index_t j0, int cols, index_t p0,
-                         index_t kc) noexcept {
-  constexpr int NR = Bf16DotBlocking::nr;
-  for (index_t p = 0; p < (kc + 1) / 2; ++p)
-    for (int j = 0; j < NR; ++j)
-      for (int h = 0; h < 2; ++h) {
-        const index_t k = 2 * p + h;
-        dst[(p * NR + j) * 2 + h] = (j < cols && k < kc) ? b(p0 + k, j0 + j).bits : std::uint16_t{0};
-      }
+/// Rounds src[0:n] (contiguous floats) to bf16 with vcvtne2ps2bf16 (round to nearest even; like every
+/// AVX512-BF16 conversion it treats denormals as zero) and writes them, in order, to dst[0:n], with vector stores
+/// only. Every rounding of A goes through this one instruction, whatever A's layout, so all layouts give the same
+/// bits.
+inline void round_to_bf16(const float* src, std::uint16_t* dst, index_t n) noexcept {
+  index_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    const __m512bh v = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(src + i + 16), _mm512_loadu_ps(src + i));
+    _mm512_storeu_si512(dst + i, (__m512i)v);
+  }
+  if (i < n) {
+    const int rest = static_cast<int>(n - i);
+    const __mmask16 lo = static_cast<__mmask16>((1u << std::min(rest, 16)) - 1);
+    const __mmask16 hi = static_cast<__mmask16>(rest > 16 ? (1u << (rest - 16)) - 1 : 0);
+    const __m512bh v =
+        _mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(hi, src + i + 16), _mm512_maskz_loadu_ps(lo, src + i));
+    _mm512_mask_storeu_epi16(dst + i, (__mmask32{1} << rest) - 1, (__m512i)v);  // rest < 32
+  }
 }
 
-/// Rounds A rows [i0, i0 + rows) x [p0, p0 + kc) to bf16 couples: dst[p * MR + i] = (A[i, 2p], A[i, 2p+1]).
-inline void pack_a_pairs(std::uint32_t* dst, const StridedMatrix<float>& a, index_t i0, int rows, index_t p0,
-                         index_t kc) noexcept {
-  constexpr int MR = Bf16DotBlocking::mr;
-  for (index_t p = 0; p < (kc + 1) / 2; ++p)
-    for (int i = 0; i < MR; ++i) {
-      std::uint32_t couple = 0;
-      if (i < rows) {
-        const std::uint32_t lo = bf16(a(i0 + i, p0 + 2 * p)).bits;
-        const std::uint32_t hi = 2 * p + 1 < kc ? bf16(a(i0 + i, p0 + 2 * p + 1)).bits : 0u;
-        couple = lo | (hi << 16);
+/// A source for the vdpbf16ps kernel: float activations (any strides), rounded to bf16 couples while packed.
+template <int MR>
+struct Bf16PairASource {
+  static constexpr bool prepacked = false;
+  StridedMatrix<float> matrix;
+
+  /// Rows [i0, i0 + rows) x [p0, p0 + kc) into one MR-row panel of couples: dst[p * MR + i].
+  void pack_panel(std::uint32_t* dst, index_t i0, int rows, index_t p0, index_t kc) const noexcept {
+    constexpr index_t max_pairs = Bf16DotKernel::kc / 2;
+    const index_t pairs = pairs_of(kc);
+    alignas(64) std::uint32_t couples[MR][max_pairs];  // each row's couples, in k order (14 KiB)
+    alignas(64) float gathered[2 * max_pairs];
+    for (int i = 0; i < rows; ++i) {
+      const float* row = &matrix(i0 + i, p0);
+      if (matrix.col_stride != 1) {  // a transposed or strided A: gather the row first
+        for (index_t k = 0; k < kc; ++k) gathered[k] = row[k * matrix.col_stride];
+        row = gathered;
       }
-      dst[p * MR + i] = couple;
+      couples[i][pairs - 1] = 0;  // an odd slice keeps the zero high half of its last pair
+      round_to_bf16(row, reinterpret_cast<std::uint16_t*>(couples[i]), kc);  // vector stores only
     }
+    // Interleaving the rows' couples is a transpose of 32-bit words.
+    interleave_rows<MR>(dst, &couples[0][0], max_pairs, rows, pairs);
+  }
+};
+
+/// Packs columns [j0, j0 + nc) x rows [p0, p0 + kc) of a bf16 B into NR-column pair panels, panel q at
+/// dst + q * b_panel_size(kc): dst[(p * NR + j) * 2 + h] = B[p0 + 2p + h, j0 + q * NR + j], zero past the edges.
+template <int NR>
+inline void pack_b_pairs_block(std::uint16_t* __restrict dst, const StridedMatrix<bf16>& b, index_t j0, index_t nc,
+                               index_t p0, index_t kc) noexcept {
+  static_assert(NR == 32, "the row-major path interleaves two rows of 32 bf16 per panel");
+  const index_t pairs = pairs_of(kc), panel = Bf16DotKernel::b_panel_size(kc);
+  const index_t panels = (nc + NR - 1) / NR;
+  if (b.col_stride == 1) {
+    // Row-major: rows 2p and 2p+1 are contiguous; a 16-bit interleave of 32 columns of each gives one pair step.
+    // Panel by panel: each row contributes one 64-byte line to a panel (panels are 32 KiB apart, so writing all
+    // panels row by row would land every store of a step in the same L1 set).
+    const __m512i low = _mm512_set_epi16(47, 15, 46, 14, 45, 13, 44, 12, 43, 11, 42, 10, 41, 9, 40, 8, 39, 7, 38, 6,
+                                         37, 5, 36, 4, 35, 3, 34, 2, 33, 1, 32, 0);
+    const __m512i high = _mm512_add_epi16(low, _mm512_set1_epi16(16));
+    for (index_t q = 0; q < panels; ++q) {
+      const index_t cols = std::min<index_t>(NR, nc - q * NR);
+      const __mmask32 valid = cols == NR ? ~__mmask32{0} : (__mmask32{1} << cols) - 1;
+      std::uint16_t* out = dst + q * panel;
+      for (index_t p = 0; p < pairs; ++p) {
+        const auto* r0 = reinterpret_cast<const std::uint16_t*>(&b(p0 + 2 * p, j0 + q * NR));
+        const __m512i x0 = _mm512_maskz_loadu_epi16(valid, r0);
+        const __m512i x1 = 2 * p + 1 < kc ? _mm512_maskz_loadu_epi16(valid, r0 + b.row_stride) : _mm512_setzero_si512();
+        _mm512_store_si512(out + p * 2 * NR, _mm512_permutex2var_epi16(x0, low, x1));
+        _mm512_store_si512(out + p * 2 * NR + NR, _mm512_permutex2var_epi16(x0, high, x1));
+      }
+    }
+    return;
+  }
+  // Column-major (weights W [N, K] used as W^T) or general strides: each column is read along k.
+  for (index_t q = 0; q < panels; ++q) {
+    std::uint16_t* out = dst + q * panel;
+    const index_t cols = std::min<index_t>(NR, nc - q * NR);
+    if (cols < NR) std::fill(out, out + panel, std::uint16_t{0});
+    for (index_t j = 0; j < cols; ++j) {
+      const bf16* column = &b(p0, j0 + q * NR + j);
+      for (index_t k = 0; k < kc; ++k) out[((k / 2) * NR + j) * 2 + k % 2] = column[k * b.row_stride].bits;
+      if (kc % 2) out[((kc / 2) * NR + j) * 2 + 1] = 0;
+    }
+  }
 }
 
-/// One 8 x 32 tile over `pairs` k-pairs; merged into C like the f32 micro-kernel.
-inline void bf16_dot_micro_kernel(index_t pairs, const std::uint32_t* a, const std::uint16_t* b, float* c, index_t ldc,
-                                  int rows, int cols, float alpha, float beta, bool first) noexcept {
-  constexpr int MR = Bf16DotBlocking::mr, NR = Bf16DotBlocking::nr;
-  __m512 acc[MR][2];
-  for (int i = 0; i < MR; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
-  for (index_t p = 0; p < pairs; ++p) {
-    const __m512bh b0 = (__m512bh)_mm512_loadu_si512(b + p * NR * 2);
-    const __m512bh b1 = (__m512bh)_mm512_loadu_si512(b + p * NR * 2 + 32);
-    for (int i = 0; i < MR; ++i) {
-      const __m512bh ai = (__m512bh)_mm512_set1_epi32(static_cast<int>(a[p * MR + i]));
-      acc[i][0] = _mm512_dpbf16_ps(acc[i][0], ai, b0);
-      acc[i][1] = _mm512_dpbf16_ps(acc[i][1], ai, b1);
-    }
+template <int NR>
+struct Bf16PairBSource {
+  static constexpr bool prepacked = false;
+  StridedMatrix<bf16> matrix;
+  void pack_block(std::uint16_t* dst, index_t j0, index_t nc, index_t p0, index_t kc) const noexcept {
+    pack_b_pairs_block<NR>(dst, matrix, j0, nc, p0, kc);
   }
-  alignas(64) float tile[MR * NR];
-  for (int i = 0; i < MR; ++i) {
-    _mm512_store_ps(tile + i * NR, acc[i][0]);
-    _mm512_store_ps(tile + i * NR + 16, acc[i][1]);
+};
+
+/// A B operand packed once into pair panels: slice p0 (all slices but the last are KC long) starts at
+/// p0 * padded_n, and within it the panel of column j0 at j0 * 2 * pairs_of(kc).
+struct Bf16PairPrepackedSource {
+  static constexpr bool prepacked = true;
+  const std::uint16_t* data;
+  index_t padded_n;
+  const std::uint16_t* panel(index_t j0, index_t p0, index_t kc) const noexcept {
+    return data + p0 * padded_n + j0 * 2 * pairs_of(kc);
   }
-  const TileUpdate update{alpha, beta, first};
-  for (int i = 0; i < rows; ++i)
-    for (int j = 0; j < cols; ++j) {
-      float& out = c[i * ldc + j];
-      out = merge_scalar(tile[i * NR + j], (first && beta == 0.0f) ? 0.0f : out, update);
-    }
+};
+
+/// Packing buffers for a vdpbf16ps GEMM (A and B blocks in 32-bit words).
+inline Workspace bf16_dot_workspace(index_t m, index_t n, index_t k, bool pack_b) {
+  using K = Bf16DotKernel;
+  const index_t pairs = pairs_of(k), slice_pairs = K::kc / 2;
+  return Workspace(Workspace::block_floats(m, pairs, K::mr, K::mc, slice_pairs),
+                   pack_b ? Workspace::block_floats(n, pairs, K::nr, K::nc, slice_pairs) : 0);
 }
 
 }  // namespace gemm_kernel
 
-/// C[M x N] = alpha * bf16(A) * B + beta * C with A float [M x K] (row stride lda, rounded to bf16 here) and
-/// B bf16 [K x N] (row stride ldb): the vdpbf16ps path. C is not read when beta == 0.
-inline void gemm_bf16_dot(index_t m, index_t n, index_t k, float alpha, const float* a, index_t lda, const bf16* b,
-                          index_t ldb, float beta, float* c, index_t ldc) {
-  using namespace gemm_kernel;
-  using blocking = Bf16DotBlocking;
-  if (m < 0 || n < 0 || k < 0) throw ShapeError("gemm_bf16_dot: negative extent");
-  if ((k > 0 && (lda < k || ldb < n)) || ldc < n) throw ShapeError("gemm_bf16_dot: leading dimension too small");
-  if (m == 0 || n == 0) return;
-  if (k == 0 || alpha == 0.0f) return scale_output(m, n, beta, c, ldc);
-  const StridedMatrix<float> am{a, m, k, lda, 1};
-  const StridedMatrix<bf16> bm{b, k, n, ldb, 1};
-  const index_t n_panels = ceil_div(n, blocking::nr), m_panels = ceil_div(m, blocking::mr);
-  const index_t max_pairs = (std::min(blocking::kc, k) + 1) / 2;
-  struct U16Free { void operator()(std::uint16_t* p) const noexcept { ::operator delete[](p, std::align_val_t{64}); } };
-  struct U32Free { void operator()(std::uint32_t* p) const noexcept { ::operator delete[](p, std::align_val_t{64}); } };
-  std::unique_ptr<std::uint16_t[], U16Free> b_pack(static_cast<std::uint16_t*>(
-      ::operator new[](static_cast<std::size_t>(n_panels * max_pairs * blocking::nr * 2) * 2, std::align_val_t{64})));
-  std::unique_ptr<std::uint32_t[], U32Free> a_pack(static_cast<std::uint32_t*>(
-      ::operator new[](static_cast<std::size_t>(m_panels * max_pairs * blocking::mr) * 4, std::align_val_t{64})));
-  for (index_t pc = 0; pc < k; pc += blocking::kc) {
-    const index_t kc = std::min(blocking::kc, k - pc), pairs = (kc + 1) / 2;
-    LATENTKIT_OMP(parallel)
-    {
-      LATENTKIT_OMP(for schedule(static))
-      for (index_t jr = 0; jr < n_panels; ++jr)
-        pack_b_pairs(b_pack.get() + jr * pairs * blocking::nr * 2, bm, jr * blocking::nr,
-                     static_cast<int>(std::min<index_t>(blocking::nr, n - jr * blocking::nr)), pc, kc);
-      LATENTKIT_OMP(for schedule(static))
-      for (index_t ir = 0; ir < m_panels; ++ir)
-        pack_a_pairs(a_pack.get() + ir * pairs * blocking::mr, am, ir * blocking::mr,
-                     static_cast<int>(std::min<index_t>(blocking::mr, m - ir * blocking::mr)), pc, kc);
-      LATENTKIT_OMP(for collapse(2) schedule(static))
-      for (index_t ir = 0; ir < m_panels; ++ir)
-        for (index_t jr = 0; jr < n_panels; ++jr) {
-          const index_t i = ir * blocking::mr, j = jr * blocking::nr;
-          bf16_dot_micro_kernel(pairs, a_pack.get() + ir * pairs * blocking::mr,
-                                b_pack.get() + jr * pairs * blocking::nr * 2, c + i * ldc + j, ldc,
-                                static_cast<int>(std::min<index_t>(blocking::mr, m - i)),
-                                static_cast<int>(std::min<index_t>(blocking::nr, n - j)), alpha, beta, pc == 0);
-        }
-    }
+/// Weights (the right operand of gemm_bf16_dot) packed once into vdpbf16ps pair panels.
+class PackedBf16Weights {
+ public:
+  PackedBf16Weights() = default;
+  index_t rows() const noexcept { return k_; }  // K
+  index_t cols() const noexcept { return n_; }  // N
+  gemm_kernel::Bf16PairPrepackedSource source() const noexcept {
+    return {reinterpret_cast<const std::uint16_t*>(storage_.get()), padded_n()};
   }
+
+  /// Packs op(B) [K x N] (element (k, j) at b[k * ldb + j], or b[j * ldb + k] when transposed).
+  static PackedBf16Weights pack(Transpose trans_b, index_t k, index_t n, const bf16* b, index_t ldb) {
+    using namespace gemm_kernel;
+    using K = Bf16DotKernel;
+    gemm_kernel::detail::check_extents(0, n, k, "pack_weights_b_bf16_dot");
+    const bool tb = trans_b == Transpose::yes;
+    if (k > 0 && n > 0) gemm_kernel::detail::check_leading("pack_weights_b_bf16_dot", "ldb", ldb, tb ? k : n);
+    PackedBf16Weights w;
+    w.k_ = k, w.n_ = n;
+    // Every slice but the last is KC (even) long; the last is padded to whole pairs: 2 * pairs_of(k) rows.
+    const index_t elements = w.padded_n() * 2 * pairs_of(k);
+    w.storage_ = AlignedFloats((elements + 1) / 2);
+    auto* out = reinterpret_cast<std::uint16_t*>(w.storage_.get());
+    const StridedMatrix<bf16> bm{b, k, n, tb ? 1 : ldb, tb ? ldb : 1};
+    for (index_t p0 = 0; p0 < k; p0 += K::kc) {
+      const index_t kc = std::min(K::kc, k - p0);
+      pack_b_pairs_block<K::nr>(out + p0 * w.padded_n(), bm, 0, n, p0, kc);
+    }
+    return w;
+  }
+
+ private:
+  index_t padded_n() const noexcept {
+    constexpr index_t nr = gemm_kernel::Bf16DotKernel::nr;
+    return (n_ + nr - 1) / nr * nr;
+  }
+  index_t k_ = 0, n_ = 0;
+  gemm_kernel::AlignedFloats storage_;
+};
+
+/// Packs bf16 weights for gemm_bf16_dot: a linear layer's W [out, in] is
+/// pack_weights_b_bf16_dot(Transpose::yes, in, out, W, in).
+inline PackedBf16Weights pack_weights_b_bf16_dot(Transpose trans_b, index_t k, index_t n, const bf16* b, index_t ldb) {
+  return PackedBf16Weights::pack(trans_b, k, n, b, ldb);
+}
+
+namespace gemm_kernel::detail {
+inline StridedMatrix<float> checked_bf16_dot_a(Transpose trans_a, index_t m, index_t k, const float* a, index_t lda,
+                                               index_t n, index_t ldc) {
+  check_extents(m, n, k, "gemm_bf16_dot");
+  const bool ta = trans_a == Transpose::yes;
+  if (k > 0 && m > 0) check_leading("gemm_bf16_dot", "lda", lda, ta ? m : k);
+  if (m > 0 && n > 0) check_leading("gemm_bf16_dot", "ldc", ldc, n);
+  return {a, m, k, ta ? 1 : lda, ta ? lda : 1};
+}
+}  // namespace gemm_kernel::detail
+
+/// C[M x N] = alpha * bf16(op(A)) * op(B) + beta * C: op(A) float [M x K] rounded to bf16 while packed, op(B)
+/// bf16 [K x N] (a linear layer's W [N, K] is op(B) with Transpose::yes). C is not read when beta == 0.
+inline void gemm_bf16_dot(Transpose trans_a, Transpose trans_b, index_t m, index_t n, index_t k, float alpha,
+                          const float* a, index_t lda, const bf16* b, index_t ldb, float beta, float* c, index_t ldc) {
+  using namespace gemm_kernel;
+  const StridedMatrix<float> am = gemm_kernel::detail::checked_bf16_dot_a(trans_a, m, k, a, lda, n, ldc);
+  const bool tb = trans_b == Transpose::yes;
+  if (k > 0 && n > 0) gemm_kernel::detail::check_leading("gemm_bf16_dot", "ldb", ldb, tb ? k : n);
+  if (m == 0 || n == 0) return;
+  const StridedMatrix<bf16> bm{b, k, n, tb ? 1 : ldb, tb ? ldb : 1};
+  const Workspace ws = bf16_dot_workspace(m, n, k, true);
+  run_blocked_with<Bf16DotKernel>(m, n, k, alpha, Bf16PairASource<Bf16DotKernel::mr>{am},
+                                  Bf16PairBSource<Bf16DotKernel::nr>{bm}, beta, c, ldc, ws);
+}
+
+/// The same with B packed once by pack_weights_b_bf16_dot (N and K are the packed matrix's).
+inline void gemm_bf16_dot(Transpose trans_a, index_t m, float alpha, const float* a, index_t lda,
+                          const PackedBf16Weights& b, float beta, float* c, index_t ldc) {
+  using namespace gemm_kernel;
+  const index_t n = b.cols(), k = b.rows();
+  const StridedMatrix<float> am = gemm_kernel::detail::checked_bf16_dot_a(trans_a, m, k, a, lda, n, ldc);
+  if (m == 0 || n == 0) return;
+  const Workspace ws = bf16_dot_workspace(m, n, k, false);
+  run_blocked_with<Bf16DotKernel>(m, n, k, alpha, Bf16PairASource<Bf16DotKernel::mr>{am}, b.source(), beta, c, ldc,
+                                  ws);
 }
 
 LATENTKIT_NAMESPACE_END
