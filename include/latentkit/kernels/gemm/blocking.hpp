@@ -53,6 +53,12 @@ struct GemmBlocking {
   static constexpr index_t mc = mr * 12;
   /// Columns of B per L3 block: a KC x NC panel of at most 4 MiB, a multiple of NR.
   static constexpr index_t nc = (index_t{4} << 20) / static_cast<index_t>(sizeof(float)) / kc / nr * nr;
+  /// Up to this many columns of C, a float row-major A is read in place instead of packed (micro_kernel's
+  /// DirectA): packing A costs one pass over A per NC block, amortised over N / NR micro-panels. Measured in
+  /// paired runs against OpenBLAS: on Zen 3 (AVX2, MR 6) packing wins from N = 320 on (+3-5%) while reading in
+  /// place wins at N = 40 (attention P*V, +5-25%); on Zen 5 (AVX-512, MR 14) reading in place wins at N = 320
+  /// (+10%: the linear and 64x64 conv shapes) and loses from N = 640 on (-1 to -6%).
+  static constexpr index_t direct_a_max_n = simd_register_count<Arch>() == 32 ? 512 : 64;
   static_assert(nc % nr == 0 && mc % mr == 0);
 };
 

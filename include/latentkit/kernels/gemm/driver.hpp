@@ -33,11 +33,6 @@ inline void scale_output(index_t m, index_t n, float beta, float* c, index_t ldc
     for (index_t j = 0; j < n; ++j) c[i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
 }
 
-/// Up to this many columns of C, a float row-major A is read in place instead of packed (see micro_kernel):
-/// packing A costs about one pass over A per NC block, amortised over N / NR micro-panels. With the transposing
-/// pack (pack_a_panel) that pass is cheap, and on Zen 3 packing wins from N = 320 on (+3-5% at N = 320) while
-/// reading in place still wins at N = 40 (attention P*V, +5-25%).
-inline constexpr index_t direct_a_max_n = 64;
 
 /// The blocking of the kernel simd::dispatch runs on this CPU.
 inline BlockingInfo running_blocking() noexcept { return simd::dispatch(detail::BlockingQuery{})(); }
@@ -123,6 +118,7 @@ struct F32Kernel {
   using b_element = float;
   static constexpr int mr = blocking::mr, nr = blocking::nr;
   static constexpr index_t mc = blocking::mc, kc = blocking::kc, nc = blocking::nc;
+  static constexpr index_t direct_a_max_n = blocking::direct_a_max_n;
   /// Elements of one packed A (MR-row) or B (NR-column) panel over a K slice of length kc.
   static constexpr index_t a_panel_size(index_t kc) noexcept { return mr * kc; }
   static constexpr index_t b_panel_size(index_t kc) noexcept { return nr * kc; }
@@ -220,7 +216,7 @@ void run_blocked_with(index_t m, index_t n, index_t k, float alpha, const ASourc
   if (k <= 0 || alpha == 0.0f) return scale_output(m, n, beta, c, ldc);
   // Skinny products (few B panels to amortise A's packing over) read a float row-major A in place.
   bool direct_a = false;
-  if constexpr (!ASource::prepacked && InPlaceASource<ASource>) direct_a = n <= direct_a_max_n && a.readable_in_place();
+  if constexpr (!ASource::prepacked && InPlaceASource<ASource>) direct_a = n <= Kernel::direct_a_max_n && a.readable_in_place();
   const index_t m_panels = ceil_div(m, MR), n_panels = ceil_div(n, NR);
   const index_t duplicate_if_m_cut = BSource::prepacked ? 0 : n;             // extra B packing per thread (x K)
   const index_t duplicate_if_n_cut = (ASource::prepacked || direct_a) ? 0 : m;  // extra A packing per thread (x K)
