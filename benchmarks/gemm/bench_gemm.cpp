@@ -1,6 +1,7 @@
 // GEMM and conv2d throughput: latentkit vs OpenBLAS vs Eigen, one thread and all threads.
 //
-// Names: gemm/<impl>/<shape>/threads:<n>, gemm_bf16/latentkit/..., conv2d/latentkit/... and the GEMM each
+// Names: gemm/<impl>/<shape>/threads:<n>, gemm_bf16/latentkit/<mode>/... (f32 kernel with bf16 weights, and the
+// vdpbf16ps kernel where the build targets AVX512-BF16), conv2d/latentkit/... and the GEMM each
 // convolution reduces to (conv2d/gemm_equivalent/...). Counters: gflops and peak_fraction (support/peak.hpp).
 // Run: latentkit_gemm_bench --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 #include <cstdlib>
@@ -13,6 +14,7 @@
 
 #include "latentkit/kernels/conv2d.hpp"
 #include "latentkit/kernels/gemm.hpp"
+#include "latentkit/kernels/gemm/bf16_dot.hpp"
 #include "support/peak.hpp"
 
 using namespace latentkit;
@@ -70,18 +72,41 @@ void bench_gemm(benchmark::State& state, Impl impl, Shape s, int threads) {
   latentkit_bench::set_flop_counters(state, 2.0 * s.m * s.n * s.k, threads);
 }
 
-/// bf16 weights: converted while packing on every call, or pre-packed once (packing outside the timing).
-void bench_gemm_bf16(benchmark::State& state, bool prepacked, Shape s, int threads) {
+/// How a GEMM with bf16 weights runs: the f32 kernel widening B while packing on every call, or from B widened
+/// and packed once; or the vdpbf16ps kernel (activations rounded to bf16) packing B per call, or once.
+enum class Bf16Mode { convert_while_packing, prepacked, vdpbf16ps, vdpbf16ps_prepacked };
+
+void bench_gemm_bf16(benchmark::State& state, Bf16Mode mode, Shape s, int threads) {
   use_threads(threads);
   const auto a = random_vector<float>(s.m * s.k, 1);
   const auto b = random_vector<bf16>(s.k * s.n, 2);
   std::vector<float> c(static_cast<std::size_t>(s.m * s.n));
-  const PackedMatrix packed = prepacked ? pack_weights_b(Transpose::no, s.k, s.n, b.data(), s.n) : PackedMatrix{};
+  const PackedMatrix packed = mode == Bf16Mode::prepacked ? pack_weights_b(Transpose::no, s.k, s.n, b.data(), s.n) : PackedMatrix{};
+#if defined(LATENTKIT_HAS_AVX512_BF16_GEMM)
+  const PackedBf16Weights pairs = mode == Bf16Mode::vdpbf16ps_prepacked
+                                      ? pack_weights_b_bf16_dot(Transpose::no, s.k, s.n, b.data(), s.n)
+                                      : PackedBf16Weights{};
+#endif
   for (auto _ : state) {
-    if (prepacked)
-      gemm(Transpose::no, s.m, 1.0f, a.data(), s.k, packed, 0.0f, c.data(), s.n);
-    else
-      gemm(Transpose::no, Transpose::no, s.m, s.n, s.k, 1.0f, a.data(), s.k, b.data(), s.n, 0.0f, c.data(), s.n);
+    switch (mode) {
+      case Bf16Mode::convert_while_packing:
+        gemm(Transpose::no, Transpose::no, s.m, s.n, s.k, 1.0f, a.data(), s.k, b.data(), s.n, 0.0f, c.data(), s.n);
+        break;
+      case Bf16Mode::prepacked:
+        gemm(Transpose::no, s.m, 1.0f, a.data(), s.k, packed, 0.0f, c.data(), s.n);
+        break;
+#if defined(LATENTKIT_HAS_AVX512_BF16_GEMM)
+      case Bf16Mode::vdpbf16ps:
+        gemm_bf16_dot(Transpose::no, Transpose::no, s.m, s.n, s.k, 1.0f, a.data(), s.k, b.data(), s.n, 0.0f, c.data(), s.n);
+        break;
+      case Bf16Mode::vdpbf16ps_prepacked:
+        gemm_bf16_dot(Transpose::no, s.m, 1.0f, a.data(), s.k, pairs, 0.0f, c.data(), s.n);
+        break;
+#endif
+      default:
+        state.SkipWithError("this build has no AVX512-BF16 kernel");
+        return;
+    }
     benchmark::DoNotOptimize(c.data());
     benchmark::ClobberMemory();
   }
@@ -152,10 +177,14 @@ void register_all() {
     }
     for (const auto& s : sd) {
       if (s.k < 320) continue;
-      timed(benchmark::RegisterBenchmark(("gemm_bf16/latentkit/convert_while_packing/" + s.label + suffix).c_str(),
-                                   bench_gemm_bf16, false, s, t), t);
-      timed(benchmark::RegisterBenchmark(("gemm_bf16/latentkit/prepacked/" + s.label + suffix).c_str(), bench_gemm_bf16,
-                                   true, s, t), t);
+      std::vector<std::pair<Bf16Mode, const char*>> modes = {{Bf16Mode::convert_while_packing, "convert_while_packing"},
+                                                             {Bf16Mode::prepacked, "prepacked"}};
+#if defined(LATENTKIT_HAS_AVX512_BF16_GEMM)
+      modes.insert(modes.end(), {{Bf16Mode::vdpbf16ps, "vdpbf16ps"}, {Bf16Mode::vdpbf16ps_prepacked, "vdpbf16ps_prepacked"}});
+#endif
+      for (const auto& [mode, name] : modes)
+        timed(benchmark::RegisterBenchmark(("gemm_bf16/latentkit/" + std::string(name) + "/" + s.label + suffix).c_str(),
+                                           bench_gemm_bf16, mode, s, t), t);
     }
     const std::vector<ConvShape> convs = {
         {"[1,320,64,64]->320", 320, 64, 320, 1, Conv2dGeometry::padded(1)},

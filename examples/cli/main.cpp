@@ -10,6 +10,7 @@
 #include "commands/compare.hpp"
 #include "commands/encode.hpp"
 #include "commands/inspect.hpp"
+#include "commands/kernels.hpp"
 #include "commands/tokenize.hpp"
 #include "latentkit/config/config.hpp"
 
@@ -27,6 +28,7 @@ constexpr Command commands[] = {
     {"compare", "compare samplers x schedules x steps on the analytic model: table, CSV, error-vs-NFE plot", latentkit_cli::compare},
     {"tokenize", "CLIP token ids, strings and the 77-token row of a prompt; A1111 chunks and weights", latentkit_cli::tokenize},
     {"encode", "prompt + negative prompt -> text conditioning [chunks*77, width] with a checkpoint's CLIP encoder", latentkit_cli::encode},
+    {"kernels", "the SIMD instruction set, GEMM blocking and bf16 kernel of this CPU; time a GEMM shape on each path", latentkit_cli::kernels},
 };
 // -------------------------------------------------------------------------------------------------------------
 
