@@ -57,7 +57,8 @@ struct Bf16DotKernel {
 
   /// C[0:rows, 0:cols] <- merge(A_panel * B_panel) over pairs_of(kc) k-pairs (same merge rule as the f32 kernel).
   static void tile(index_t kc, const std::uint32_t* __restrict a, const std::uint16_t* __restrict b, float* c,
-                   index_t ldc, int rows, int cols, const TileUpdate& update, const std::uint16_t* b_next) noexcept {
+                   index_t ldc, int rows, int cols, const TileUpdate& update, const std::uint16_t* b_next,
+                   const std::uint32_t* a_next) noexcept {
     using batch = xsimd::batch<float, xsimd::avx512f>;
     constexpr int MR = mr, NR = nr, L = 16;
     const index_t pairs = pairs_of(kc);
@@ -82,6 +83,7 @@ struct Bf16DotKernel {
         __builtin_prefetch(b_next + p * 2 * NR, 0, 3);
         __builtin_prefetch(b_next + p * 2 * NR + NR, 0, 3);
       }
+      if (a_next) __builtin_prefetch(a_next + p * MR, 0, 3);  // the next A panel, as the f32 kernel does
       a += MR;
       b += 2 * NR;
     }

@@ -123,8 +123,8 @@ struct F32Kernel {
   static constexpr index_t a_panel_size(index_t kc) noexcept { return mr * kc; }
   static constexpr index_t b_panel_size(index_t kc) noexcept { return nr * kc; }
   static void tile(index_t kc, const float* a, const float* b, float* c, index_t ldc, int rows, int cols,
-                   const TileUpdate& update, const float* b_next) noexcept {
-    micro_kernel<Arch>(kc, a, 0, b, c, ldc, rows, cols, update, b_next);
+                   const TileUpdate& update, const float* b_next, const float* a_next) noexcept {
+    micro_kernel<Arch>(kc, a, 0, b, c, ldc, rows, cols, update, b_next, a_next);
   }
   /// The tile with A read in place (row stride lda) instead of from a packed panel.
   static void tile_in_place(index_t kc, const float* a, index_t lda, const float* b, float* c, index_t ldc, int rows,
@@ -192,8 +192,9 @@ void run_block_range(index_t i_begin, index_t i_end, index_t j_begin, index_t j_
                 continue;
               }
             }
+            const auto* a_next = ir + 1 < m_panels ? a_block + (ir + 1) * a_panel : nullptr;
             Kernel::tile(kc, a_block + ir * a_panel, b_block + jr * b_panel, c + i * ldc + j, ldc, rows, cols, update,
-                         b_next);
+                         b_next, a_next);
           }
       }
     }
