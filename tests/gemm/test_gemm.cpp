@@ -25,23 +25,11 @@ const GemmCase shapes[] = {{1, 1, 1},     {1, 17, 33},   {7, 1, 19},    {5, 9, 1
                            {13, 31, 257}, {150, 70, 300}, {3, 4113, 5}, {170, 33, 513}, {64, 64, 64},
                            {75, 2051, 530}};
 
-/// Runs one BLAS-style product and checks every element of C (and that C's padding is untouched).
-template <class TA, class TB>
-void check_blas(const GemmCase& s, bool ta, bool tb, float alpha, float beta, index_t pad, std::uint32_t seed) {
-  const index_t lda = (ta ? s.m : s.k) + pad, ldb = (tb ? s.k : s.n) + pad, ldc = s.n + pad;
-  const auto a = random_values<TA>(static_cast<std::size_t>((ta ? s.k : s.m) * lda), seed);
-  const auto b = random_values<TB>(static_cast<std::size_t>((tb ? s.n : s.k) * ldb), seed + 1);
-  auto c = random_values<float>(static_cast<std::size_t>(s.m * ldc), seed + 2);
-  if (beta == 0.0f)  // beta == 0 must not read C: NaN there would otherwise propagate
-    for (index_t i = 0; i < s.m; ++i)
-      for (index_t j = 0; j < s.n; ++j) c[static_cast<std::size_t>(i * ldc + j)] = std::numeric_limits<float>::quiet_NaN();
-  const auto c0 = c;
-  const auto A = [&](index_t i, index_t p) { return static_cast<float>(a[static_cast<std::size_t>(ta ? p * lda + i : i * lda + p)]); };
-  const auto B = [&](index_t p, index_t j) { return static_cast<float>(b[static_cast<std::size_t>(tb ? j * ldb + p : p * ldb + j)]); };
-
-  gemm(ta ? Transpose::yes : Transpose::no, tb ? Transpose::yes : Transpose::no, s.m, s.n, s.k, alpha, a.data(), lda,
-       b.data(), ldb, beta, c.data(), ldc);
-
+/// Checks C (row stride ldc) against alpha * sum_k A(i, k) B(k, j) + beta * C0 computed in float64, within the
+/// float32 error bound, and that C's padding columns are untouched. C0 is not read when beta == 0.
+template <class AOf, class BOf>
+void check_product(const GemmCase& s, const AOf& A, const BOf& B, float alpha, float beta, const std::vector<float>& c0,
+                   const std::vector<float>& c, index_t ldc) {
   std::vector<double> exact, magnitude;
   std::vector<float> computed;
   for (index_t i = 0; i < s.m; ++i)
@@ -59,6 +47,26 @@ void check_blas(const GemmCase& s, bool ta, bool tb, float alpha, float beta, in
   check_within_bound(exact, magnitude, computed, s.k);
   for (index_t i = 0; i < s.m; ++i)
     for (index_t j = s.n; j < ldc; ++j) REQUIRE(c[static_cast<std::size_t>(i * ldc + j)] == c0[static_cast<std::size_t>(i * ldc + j)]);
+}
+
+/// Runs one BLAS-style product and checks every element of C (and that C's padding is untouched).
+template <class TA, class TB>
+void check_blas(const GemmCase& s, bool ta, bool tb, float alpha, float beta, index_t pad, std::uint32_t seed) {
+  const index_t lda = (ta ? s.m : s.k) + pad, ldb = (tb ? s.k : s.n) + pad, ldc = s.n + pad;
+  const auto a = random_values<TA>(static_cast<std::size_t>((ta ? s.k : s.m) * lda), seed);
+  const auto b = random_values<TB>(static_cast<std::size_t>((tb ? s.n : s.k) * ldb), seed + 1);
+  auto c = random_values<float>(static_cast<std::size_t>(s.m * ldc), seed + 2);
+  if (beta == 0.0f)  // beta == 0 must not read C: NaN there would otherwise propagate
+    for (index_t i = 0; i < s.m; ++i)
+      for (index_t j = 0; j < s.n; ++j) c[static_cast<std::size_t>(i * ldc + j)] = std::numeric_limits<float>::quiet_NaN();
+  const auto c0 = c;
+  const auto A = [&](index_t i, index_t p) { return static_cast<float>(a[static_cast<std::size_t>(ta ? p * lda + i : i * lda + p)]); };
+  const auto B = [&](index_t p, index_t j) { return static_cast<float>(b[static_cast<std::size_t>(tb ? j * ldb + p : p * ldb + j)]); };
+
+  gemm(ta ? Transpose::yes : Transpose::no, tb ? Transpose::yes : Transpose::no, s.m, s.n, s.k, alpha, a.data(), lda,
+       b.data(), ldb, beta, c.data(), ldc);
+
+  check_product(s, A, B, alpha, beta, c0, c, ldc);
 }
 
 template <class T>
@@ -287,24 +295,7 @@ void check_bf16_dot(const GemmCase& s, bool ta, bool tb, bool prepacked, float a
                   c.data(), ldc);
   else
     gemm_bf16_dot(op_a, op_b, s.m, s.n, s.k, alpha, a.data(), lda, b.data(), ldb, beta, c.data(), ldc);
-  std::vector<double> exact, magnitude;
-  std::vector<float> computed;
-  for (index_t i = 0; i < s.m; ++i)
-    for (index_t j = 0; j < s.n; ++j) {
-      double sum = 0.0, abs_sum = 0.0;
-      for (index_t p = 0; p < s.k; ++p) {
-        const double term = static_cast<double>(A(i, p)) * B(p, j);
-        sum += term;
-        abs_sum += std::abs(term);
-      }
-      const double old = c0[static_cast<std::size_t>(i * ldc + j)];
-      exact.push_back(alpha * sum + beta * old);
-      magnitude.push_back(std::abs(alpha) * abs_sum + std::abs(beta * old));
-      computed.push_back(c[static_cast<std::size_t>(i * ldc + j)]);
-    }
-  check_within_bound(exact, magnitude, computed, s.k);
-  for (index_t i = 0; i < s.m; ++i)  // C's padding is untouched
-    for (index_t j = s.n; j < ldc; ++j) REQUIRE(c[static_cast<std::size_t>(i * ldc + j)] == c0[static_cast<std::size_t>(i * ldc + j)]);
+  check_product(s, A, B, alpha, beta, c0, c, ldc);
 }
 }  // namespace
 

@@ -111,49 +111,72 @@ struct Bf16DotKernel {
   }
 };
 
-/// Rounds src[0:n] (contiguous floats) to bf16 with vcvtne2ps2bf16 (round to nearest even; like every
-/// AVX512-BF16 conversion it treats denormals as zero) and writes them, in order, to dst[0:n], with vector stores
-/// only. Every rounding of A goes through this one instruction, whatever A's layout, so all layouts give the same
-/// bits.
-inline void round_to_bf16(const float* src, std::uint16_t* dst, index_t n) noexcept {
-  index_t i = 0;
-  for (; i + 32 <= n; i += 32) {
-    const __m512bh v = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(src + i + 16), _mm512_loadu_ps(src + i));
-    _mm512_storeu_si512(dst + i, (__m512i)v);
+/// In-register transpose of the 16 x 16 tile of 32-bit elements r[0..15] (row i becomes column i): interleave
+/// 32-bit pairs, then 64-bit pairs (s[4g + c] lane q = column 4q + c of rows 4g..4g+3), then move 128-bit lanes
+/// (a 4 x 4 transpose of lanes across each four registers of one c).
+inline void transpose_16x16(__m512i r[16]) noexcept {
+  __m512i t[16];
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
   }
-  if (i < n) {
-    const int rest = static_cast<int>(n - i);
-    const __mmask16 lo = static_cast<__mmask16>((1u << std::min(rest, 16)) - 1);
-    const __mmask16 hi = static_cast<__mmask16>(rest > 16 ? (1u << (rest - 16)) - 1 : 0);
-    const __m512bh v =
-        _mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(hi, src + i + 16), _mm512_maskz_loadu_ps(lo, src + i));
-    _mm512_mask_storeu_epi16(dst + i, (__mmask32{1} << rest) - 1, (__m512i)v);  // rest < 32
+  for (int g = 0; g < 16; g += 4) {
+    r[g] = _mm512_unpacklo_epi64(t[g], t[g + 2]);
+    r[g + 1] = _mm512_unpackhi_epi64(t[g], t[g + 2]);
+    r[g + 2] = _mm512_unpacklo_epi64(t[g + 1], t[g + 3]);
+    r[g + 3] = _mm512_unpackhi_epi64(t[g + 1], t[g + 3]);
   }
+  for (int c = 0; c < 4; ++c) {
+    const __m512i v0 = _mm512_shuffle_i32x4(r[c], r[4 + c], 0x44), v1 = _mm512_shuffle_i32x4(r[c], r[4 + c], 0xEE);
+    const __m512i v2 = _mm512_shuffle_i32x4(r[8 + c], r[12 + c], 0x44), v3 = _mm512_shuffle_i32x4(r[8 + c], r[12 + c], 0xEE);
+    t[c] = _mm512_shuffle_i32x4(v0, v2, 0x88);       // lane 0 of each group: column c
+    t[4 + c] = _mm512_shuffle_i32x4(v0, v2, 0xDD);   // lane 1: column 4 + c
+    t[8 + c] = _mm512_shuffle_i32x4(v1, v3, 0x88);   // lane 2: column 8 + c
+    t[12 + c] = _mm512_shuffle_i32x4(v1, v3, 0xDD);  // lane 3: column 12 + c
+  }
+  for (int i = 0; i < 16; ++i) r[i] = t[i];
 }
 
 /// A source for the vdpbf16ps kernel: float activations (any strides), rounded to bf16 couples while packed.
 template <int MR>
 struct Bf16PairASource {
+  static_assert(MR <= 16, "one 16 x 16 transpose covers a panel's rows");
   static constexpr bool prepacked = false;
   StridedMatrix<float> matrix;
 
-  /// Rows [i0, i0 + rows) x [p0, p0 + kc) into one MR-row panel of couples: dst[p * MR + i].
+  /// Rows [i0, i0 + rows) x [p0, p0 + kc) into one MR-row panel of couples: dst[p * MR + i]. Per 16 pairs, each
+  /// row's 32 floats are rounded by one vcvtne2ps2bf16 into 16 couples (32-bit lanes), and a 16 x 16 transpose
+  /// turns the rows' vectors into the panel's steps. Every rounding of A goes through that instruction, whatever
+  /// A's layout (a transposed or strided A is gathered into rows first), so all layouts give the same bits.
   void pack_panel(std::uint32_t* dst, index_t i0, int rows, index_t p0, index_t kc) const noexcept {
-    constexpr index_t max_pairs = Bf16DotKernel::kc / 2;
-    const index_t pairs = pairs_of(kc);
-    alignas(64) std::uint32_t couples[MR][max_pairs];  // each row's couples, in k order (14 KiB)
-    alignas(64) float gathered[2 * max_pairs];
+    alignas(64) float gathered[MR][Bf16DotKernel::kc];  // used only by a transposed or strided A (28 KiB)
+    const float* row[MR] = {};
     for (int i = 0; i < rows; ++i) {
-      const float* row = &matrix(i0 + i, p0);
-      if (matrix.col_stride != 1) {  // a transposed or strided A: gather the row first
-        for (index_t k = 0; k < kc; ++k) gathered[k] = row[k * matrix.col_stride];
-        row = gathered;
+      row[i] = &matrix(i0 + i, p0);
+      if (matrix.col_stride != 1) {
+        for (index_t k = 0; k < kc; ++k) gathered[i][k] = row[i][k * matrix.col_stride];
+        row[i] = gathered[i];
       }
-      couples[i][pairs - 1] = 0;  // an odd slice keeps the zero high half of its last pair
-      round_to_bf16(row, reinterpret_cast<std::uint16_t*>(couples[i]), kc);  // vector stores only
     }
-    // Interleaving the rows' couples is a transpose of 32-bit words.
-    interleave_rows<MR>(dst, &couples[0][0], max_pairs, rows, pairs);
+    const index_t pairs = pairs_of(kc);
+    const auto first = [](index_t n) { return static_cast<__mmask16>(n >= 16 ? 0xFFFF : (1u << n) - 1); };
+    for (index_t q0 = 0; q0 < pairs; q0 += 16) {
+      const index_t k0 = 2 * q0, left = std::min<index_t>(32, kc - k0);  // floats of this step in each row
+      const __mmask16 lo = first(std::min<index_t>(left, 16)), hi = first(std::max<index_t>(left - 16, 0));
+      __m512i r[16];
+      for (int i = 0; i < 16; ++i) {
+        if (i >= rows) {
+          r[i] = _mm512_setzero_si512();
+          continue;
+        }
+        const __m512 low = _mm512_maskz_loadu_ps(lo, row[i] + k0);  // a missing odd element reads as zero
+        const __m512 high = hi ? _mm512_maskz_loadu_ps(hi, row[i] + k0 + 16) : _mm512_setzero_ps();
+        r[i] = (__m512i)_mm512_cvtne2ps_pbh(high, low);
+      }
+      transpose_16x16(r);
+      const index_t steps = std::min<index_t>(16, pairs - q0);
+      for (index_t p = 0; p < steps; ++p) _mm512_mask_storeu_epi32(dst + (q0 + p) * MR, first(MR), r[p]);
+    }
   }
 };
 

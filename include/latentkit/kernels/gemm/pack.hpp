@@ -108,39 +108,27 @@ inline void store_first(float* dst, __m256 v, int count) noexcept {
 }
 #endif
 
-/// The value a packed panel holds for a source element: a float widened, or a 32-bit word (a bf16 couple of the
-/// vdpbf16ps kernel) copied as is.
-template <class Dst, class Src>
-inline Dst to_packed(Src x) noexcept {
-  if constexpr (std::is_same_v<Dst, float>) return to_float(x);
-  else return x;
-}
-
-/// dst[k * Width + i] = src[i * stride + k] (widened) for k < kc: `count` rows, each contiguous along k,
-/// interleaved into one panel (rows count..Width-1 are zero). Packing a row-major A or a column-major B (weights W
-/// used as W^T) is this transpose; with AVX it moves 8 x 8 tiles of 32-bit elements (floats, or bf16 couples
-/// copied bit for bit) through registers instead of one element at a time.
-template <int Width, class Src, class Dst>
-inline void interleave_rows(Dst* __restrict dst, const Src* src, index_t stride, int count, index_t kc) noexcept {
-  static_assert(std::is_same_v<Dst, float> || (std::is_same_v<Dst, std::uint32_t> && std::is_same_v<Src, std::uint32_t>));
+/// dst[k * Width + i] = float(src[i * stride + k]) for k < kc: `count` rows, each contiguous along k, interleaved
+/// into one panel (rows count..Width-1 are zero). Packing a row-major A or a column-major B (weights W used as
+/// W^T) is this transpose; with AVX it moves 8 x 8 tiles through registers instead of one element at a time.
+template <int Width, GemmOperand T>
+inline void interleave_rows(float* __restrict dst, const T* src, index_t stride, int count, index_t kc) noexcept {
   index_t k = 0;
 #if defined(__AVX__)
-  if constexpr (sizeof(Src) == 4) {  // float, or 32-bit words moved through float registers unchanged
-    const float* s = reinterpret_cast<const float*>(src);
-    float* d = reinterpret_cast<float*>(dst);
+  if constexpr (std::is_same_v<T, float>) {
     for (; k + 8 <= kc; k += 8)
       for (int g = 0; g < Width; g += 8) {  // a group of up to 8 rows: one 8 x 8 tile
         const int in_group = std::min(Width - g, 8), valid = std::clamp(count - g, 0, in_group);
         __m256 r[8];
-        for (int i = 0; i < 8; ++i) r[i] = i < valid ? _mm256_loadu_ps(s + (g + i) * stride + k) : _mm256_setzero_ps();
+        for (int i = 0; i < 8; ++i) r[i] = i < valid ? _mm256_loadu_ps(src + (g + i) * stride + k) : _mm256_setzero_ps();
         transpose_8x8(r);
-        for (int kk = 0; kk < 8; ++kk) store_first(d + (k + kk) * Width + g, r[kk], in_group);
+        for (int kk = 0; kk < 8; ++kk) store_first(dst + (k + kk) * Width + g, r[kk], in_group);
       }
   }
 #endif
   for (; k < kc; ++k) {
-    for (int i = 0; i < count; ++i) dst[k * Width + i] = to_packed<Dst>(src[i * stride + k]);
-    for (int i = count; i < Width; ++i) dst[k * Width + i] = Dst{0};
+    for (int i = 0; i < count; ++i) dst[k * Width + i] = to_float(src[i * stride + k]);
+    for (int i = count; i < Width; ++i) dst[k * Width + i] = 0.0f;
   }
 }
 
