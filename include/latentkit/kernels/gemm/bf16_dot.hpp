@@ -169,6 +169,11 @@ struct Bf16PairASource {
           r[i] = _mm512_setzero_si512();
           continue;
         }
+        // Fourteen row streams from memory outrun the hardware prefetcher: ask for the lines two steps ahead
+        // (+10% for M=4096, N=320, K=2880 on Zen 5). An address past the row is harmless for a prefetch.
+        const auto ahead = reinterpret_cast<std::uintptr_t>(row[i] + k0) + 64 * sizeof(float);
+        _mm_prefetch(reinterpret_cast<const char*>(ahead), _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(ahead + 64), _MM_HINT_T0);
         const __m512 low = _mm512_maskz_loadu_ps(lo, row[i] + k0);  // a missing odd element reads as zero
         const __m512 high = hi ? _mm512_maskz_loadu_ps(hi, row[i] + k0 + 16) : _mm512_setzero_ps();
         r[i] = (__m512i)_mm512_cvtne2ps_pbh(high, low);
