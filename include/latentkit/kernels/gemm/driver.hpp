@@ -33,7 +33,6 @@ inline void scale_output(index_t m, index_t n, float beta, float* c, index_t ldc
     for (index_t j = 0; j < n; ++j) c[i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
 }
 
-
 /// The blocking of the kernel simd::dispatch runs on this CPU.
 inline BlockingInfo running_blocking() noexcept { return simd::dispatch(detail::BlockingQuery{})(); }
 
