@@ -1,5 +1,6 @@
 // Small helpers shared by the command headers: argument checks, one-line errors, number formatting.
 #pragma once
+#include <charconv>
 #include <cstdint>
 #include <cstdio>
 #include <exception>
@@ -43,6 +44,13 @@ int guarded(std::string_view command, F&& body) {
     print_error(command, e.what());
     return exit_bad_input;
   }
+}
+
+/// Parses the whole of `text` as a number (no sign, space or suffix left over); false if it is not one.
+template <class T>
+bool parse_number(std::string_view text, T& out) {
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return ec == std::errc() && end == text.data() + text.size();
 }
 
 /// "1.5 MiB" style size for people; exact byte counts are printed beside it.

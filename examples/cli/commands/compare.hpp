@@ -1,7 +1,6 @@
 // `latentkit compare`: samplers x schedules x step counts on the analytic Gaussian-mixture model; prints a table
 // and writes compare.csv, compare.txt and an error-vs-NFE plot (compare.svg/.png via gnuplot) into --out.
 #pragma once
-#include <charconv>
 #include <cstdint>
 #include <exception>
 #include <filesystem>
@@ -35,16 +34,6 @@ inline constexpr const char* compare_usage =
     "  --batch      seeded samples for the distribution error of stochastic samplers (default: 256)\n"
     "  --unet-seconds  assumed time of one UNet call, to express the sampler overhead (default: 0.5)\n"
     "  --list       print the valid sampler and schedule names and exit\n";
-
-namespace detail {
-
-template <class T>
-bool parse_number(std::string_view text, T& out) {
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
-  return ec == std::errc() && end == text.data() + text.size();
-}
-
-}  // namespace detail
 
 inline int compare(std::span<const std::string_view> args) {
   namespace ex = latentkit::experiments;
@@ -85,13 +74,13 @@ inline int compare(std::span<const std::string_view> args) {
       if (value != "last" && value != "zero") return fail("--endpoint must be 'last' or 'zero', got '" + value + "'");
       options.endpoint = value == "zero" ? ex::Endpoint::zero : ex::Endpoint::last_sigma;
     } else if (a == "--batch") {
-      if (!detail::parse_number(value, options.stochastic_batch) || options.stochastic_batch < 2)
+      if (!parse_number(value, options.stochastic_batch) || options.stochastic_batch < 2)
         return fail("--batch must be an integer >= 2, got '" + value + "'");
     } else if (a == "--unet-seconds") {
-      if (!detail::parse_number(value, options.assumed_unet_seconds) || !(options.assumed_unet_seconds > 0))
+      if (!parse_number(value, options.assumed_unet_seconds) || !(options.assumed_unet_seconds > 0))
         return fail("--unet-seconds must be a positive number, got '" + value + "'");
     } else if (a == "--seed") {
-      if (!detail::parse_number(value, options.seed)) return fail("--seed must be an unsigned integer, got '" + value + "'");
+      if (!parse_number(value, options.seed)) return fail("--seed must be an unsigned integer, got '" + value + "'");
     } else {
       return fail("unknown option '" + std::string(a) + "' (see latentkit help compare)");
     }
@@ -99,7 +88,7 @@ inline int compare(std::span<const std::string_view> args) {
   options.steps.clear();
   for (const std::string& s : ex::split_names(steps_text)) {
     int n = 0;
-    if (!detail::parse_number(s, n) || n < 1 || n > 10000)
+    if (!parse_number(s, n) || n < 1 || n > 10000)
       return fail("--steps takes integers in [1, 10000], got '" + s + "'");
     options.steps.push_back(n);
   }

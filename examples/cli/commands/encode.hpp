@@ -3,7 +3,6 @@
 // and prints the conditioning shape, the tokens of each chunk and summary statistics; --out saves cond/uncond.
 #pragma once
 #include <algorithm>
-#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <optional>
@@ -81,8 +80,7 @@ inline int encode(std::span<const std::string_view> args) {
     } else if (a == "--clip-skip") {
       const std::string_view v = args[++i];
       int n = 0;
-      const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
-      if (ec != std::errc() || end != v.data() + v.size() || n < 1) {
+      if (!parse_number(v, n) || n < 1) {
         print_error("encode", "--clip-skip needs a positive integer, got '" + std::string(v) + "'");
         return exit_usage;
       }

@@ -3,7 +3,6 @@
 // (f32, bf16 weights widened while packing, vdpbf16ps) with the bf16 path's difference from f32.
 #pragma once
 #include <algorithm>
-#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -35,10 +34,7 @@ inline constexpr std::string_view kernels_usage =
 
 namespace detail {
 
-inline bool parse_extent(std::string_view text, latentkit::index_t& out) {
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
-  return ec == std::errc{} && end == text.data() + text.size() && out > 0;
-}
+inline bool parse_extent(std::string_view text, latentkit::index_t& out) { return parse_number(text, out) && out > 0; }
 
 /// Median wall time in milliseconds of `repeat` calls of f, after one warm-up call.
 template <class F>

@@ -19,7 +19,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <string>
 
 #include <xsimd/xsimd.hpp>
 
@@ -61,16 +60,12 @@ struct Bf16DotKernel {
                    index_t ldc, int rows, int cols, const TileUpdate& update, const std::uint16_t* b_next,
                    const std::uint32_t* a_next) noexcept {
     using batch = xsimd::batch<float, xsimd::avx512f>;
-    constexpr int MR = mr, NR = nr, L = 16;
+    constexpr int MR = mr, NR = nr;
     const index_t pairs = pairs_of(kc);
+    prefetch_c_tile(c, ldc, rows, cols);
+    batch acc[MR][2];
 #pragma GCC unroll 16
-    for (int i = 0; i < rows; ++i) {
-      __builtin_prefetch(c + i * ldc, 1, 3);
-      __builtin_prefetch(c + i * ldc + cols - 1, 1, 3);
-    }
-    __m512 acc[MR][2];
-#pragma GCC unroll 16
-    for (int i = 0; i < MR; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+    for (int i = 0; i < MR; ++i) acc[i][0] = acc[i][1] = batch(0.0f);
     for (index_t p = 0; p < pairs; ++p) {
       const __m512bh b0 = (__m512bh)_mm512_load_si512(b);
       const __m512bh b1 = (__m512bh)_mm512_load_si512(b + NR);
@@ -88,27 +83,7 @@ struct Bf16DotKernel {
       a += MR;
       b += 2 * NR;
     }
-    const bool overwrite = update.first && update.beta == 0.0f;
-    if (rows == MR && cols == NR) {
-#pragma GCC unroll 16
-      for (int i = 0; i < MR; ++i)
-        for (int v = 0; v < 2; ++v) {
-          float* out = c + i * ldc + v * L;
-          const batch old = overwrite ? batch(0.0f) : batch::load_unaligned(out);
-          merge_vector(batch(acc[i][v]), old, update).store_unaligned(out);
-        }
-      return;
-    }
-    alignas(64) float tile[MR * NR];
-    for (int i = 0; i < MR; ++i) {
-      _mm512_store_ps(tile + i * NR, acc[i][0]);
-      _mm512_store_ps(tile + i * NR + L, acc[i][1]);
-    }
-    for (int i = 0; i < rows; ++i)
-      for (int j = 0; j < cols; ++j) {
-        float& out = c[i * ldc + j];
-        out = merge_scalar(tile[i * NR + j], overwrite ? 0.0f : out, update);
-      }
+    store_tile(acc, c, ldc, rows, cols, update);
   }
 };
 

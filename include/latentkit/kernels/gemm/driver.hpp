@@ -84,8 +84,6 @@ struct Workspace {
   /// Buffers of the float kernel simd::dispatch runs.
   Workspace(index_t m, index_t n, index_t k, bool pack_a, bool pack_b)
       : Workspace(m, n, k, pack_a, pack_b, running_blocking()) {}
-  Workspace(index_t m, index_t n, index_t k, bool pack_a, bool pack_b, const BlockingInfo& bi)
-      : Workspace(pack_a ? block_floats(m, k, bi.mr, bi.mc, bi.kc) : 0, pack_b ? block_floats(n, k, bi.nr, bi.nc, bi.kc) : 0) {}
   /// Buffers of `a_floats` and `b_floats` per thread (a kernel whose panels are not float: the bytes / 4).
   Workspace(index_t a_floats, index_t b_floats)
       : a_stride(ceil_div(a_floats, 16) * 16), b_stride(ceil_div(b_floats, 16) * 16),  // 64-byte aligned blocks
@@ -105,6 +103,10 @@ struct Workspace {
   static index_t block_floats(index_t extent, index_t k, index_t width, index_t block, index_t kc) noexcept {
     return std::min(block, ceil_div(std::max<index_t>(extent, 1), width) * width) * std::min(kc, std::max<index_t>(k, 1));
   }
+
+ private:
+  Workspace(index_t m, index_t n, index_t k, bool pack_a, bool pack_b, const BlockingInfo& bi)
+      : Workspace(pack_a ? block_floats(m, k, bi.mr, bi.mc, bi.kc) : 0, pack_b ? block_floats(n, k, bi.nr, bi.nc, bi.kc) : 0) {}
 };
 
 /// The float32 micro-kernel of `Arch` as the blocked loops see it: tile and block sizes, the element type of

@@ -38,6 +38,48 @@ inline Batch merge_vector(Batch product, Batch c, const TileUpdate& u) noexcept 
   return simd::fma(Batch(u.alpha), product, Batch(u.beta) * c);
 }
 
+/// The C tile is read and written once per K slice, usually from L3: its loads are started before the K loop so
+/// they overlap the FMAs instead of stalling the store phase (each row of the tile may straddle two cache lines;
+/// a store-only first slice still needs the lines, or its stores would wait for them).
+inline void prefetch_c_tile(float* c, index_t ldc, int rows, int cols) noexcept {
+#pragma GCC unroll 32
+  for (int i = 0; i < rows; ++i) {
+    __builtin_prefetch(c + i * ldc, 1, 3);
+    __builtin_prefetch(c + i * ldc + cols - 1, 1, 3);
+  }
+}
+
+/// C[0:rows, 0:cols] <- merge(acc), acc holding an MR x (NV vectors) tile in registers: full tiles store straight
+/// from registers, edge tiles go through a small buffer with the same merge rule (so both round alike).
+template <class Batch, int MR, int NV>
+inline void store_tile(const Batch (&acc)[MR][NV], float* c, index_t ldc, int rows, int cols,
+                       const TileUpdate& update) noexcept {
+  constexpr int L = static_cast<int>(Batch::size), NR = NV * L;
+  const bool overwrite = update.first && update.beta == 0.0f;  // C is not read
+  if (rows == MR && cols == NR) {
+#pragma GCC unroll 32
+    for (int i = 0; i < MR; ++i) {
+      float* row = c + i * ldc;
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) {
+        const Batch old = overwrite ? Batch(0.0f) : Batch::load_unaligned(row + v * L);
+        merge_vector(acc[i][v], old, update).store_unaligned(row + v * L);
+      }
+    }
+    return;
+  }
+  alignas(64) float tile[MR * NR];
+#pragma GCC unroll 32
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[i][v].store_aligned(tile + i * NR + v * L);
+  for (int i = 0; i < rows; ++i)
+    for (int j = 0; j < cols; ++j) {
+      float& out = c[i * ldc + j];
+      out = merge_scalar(tile[i * NR + j], overwrite ? 0.0f : out, update);
+    }
+}
+
 /// C[0:rows, 0:cols] (row stride ldc, unit column stride) <- merge(A_panel * B_panel).
 /// `b` holds kc steps of NR floats (64-byte aligned); rows <= MR, cols <= NR.
 /// A packed panel (DirectA = false) holds kc steps of MR floats: a[k * MR + i]. With DirectA, `a` points into a
@@ -47,7 +89,7 @@ inline Batch merge_vector(Batch product, Batch c, const TileUpdate& u) noexcept 
 /// prefetched during this tile so its first use does not stall on L3. `a_next` (may be null) is the next packed A
 /// panel of the sweep, prefetched one step per step: when A comes from memory (pre-packed weights used by only one
 /// or two B panels, as in a convolution of an 8 x 8 image) this hides its latency (+25% there on Zen 5).
-/// Full tiles store straight from registers; edge tiles go through a small buffer.
+/// The result is merged into C by store_tile.
 template <class Arch, bool DirectA = false>
 inline void micro_kernel(index_t kc, const float* __restrict a, [[maybe_unused]] index_t lda,
                          const float* __restrict b, float* c, index_t ldc, int rows, int cols,
@@ -57,14 +99,7 @@ inline void micro_kernel(index_t kc, const float* __restrict a, [[maybe_unused]]
   using batch = typename blocking::batch;
   constexpr int MR = blocking::mr, NV = blocking::nr_vectors, L = blocking::lanes, NR = blocking::nr;
 
-  // The C tile is read and written once per K slice, usually from L3: start those loads now so they overlap
-  // the FMAs instead of stalling the store phase (each row's NR floats may straddle two cache lines).
-  // (A store-only first slice still needs the lines: the stores would otherwise wait for them.)
-#pragma GCC unroll 32
-  for (int i = 0; i < rows; ++i) {
-    __builtin_prefetch(c + i * ldc, 1, 3);
-    __builtin_prefetch(c + i * ldc + cols - 1, 1, 3);
-  }
+  prefetch_c_tile(c, ldc, rows, cols);
 
   batch acc[MR][NV];
 #pragma GCC unroll 32
@@ -90,28 +125,7 @@ inline void micro_kernel(index_t kc, const float* __restrict a, [[maybe_unused]]
     b += NR;
   }
 
-  if (rows == MR && cols == NR) {
-#pragma GCC unroll 32
-    for (int i = 0; i < MR; ++i) {
-      float* row = c + i * ldc;
-#pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) {
-        const batch old = (update.first && update.beta == 0.0f) ? batch(0.0f) : batch::load_unaligned(row + v * L);
-        merge_vector(acc[i][v], old, update).store_unaligned(row + v * L);
-      }
-    }
-    return;
-  }
-  alignas(64) float tile[MR * NR];
-#pragma GCC unroll 32
-  for (int i = 0; i < MR; ++i)
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) acc[i][v].store_aligned(tile + i * NR + v * L);
-  for (int i = 0; i < rows; ++i)
-    for (int j = 0; j < cols; ++j) {
-      float& out = c[i * ldc + j];
-      out = merge_scalar(tile[i * NR + j], (update.first && update.beta == 0.0f) ? 0.0f : out, update);
-    }
+  store_tile(acc, c, ldc, rows, cols, update);
 }
 
 }  // namespace gemm_kernel
