@@ -236,6 +236,25 @@ TEST_CASE("gemm results are bit-identical for 1, 2 and 3 threads") {
   }
 }
 
+TEST_CASE("an element of C rounds the same whichever register tile computes it") {
+  // The last panel of M or N runs a smaller register tile (edge_tile): leading rows and columns computed on their
+  // own, by such tiles, must equal bit for bit those computed inside whole tiles of a larger product.
+  const index_t m = 45, n = 53, k = 600, ld = 64;  // ld > n: C's rows as a sub-matrix of the full result
+  const auto a = random_values<float>(static_cast<std::size_t>(m * k), 650);
+  const auto b = random_values<float>(static_cast<std::size_t>(k * ld), 651);
+  std::vector<float> full(static_cast<std::size_t>(m * ld), 0.5f);
+  gemm(Transpose::no, Transpose::no, m, n, k, 1.0f, a.data(), k, b.data(), ld, 0.25f, full.data(), ld);
+  for (const index_t rows : {index_t{1}, index_t{3}, index_t{5}, index_t{8}, index_t{11}, index_t{13}, index_t{29}})
+    for (const index_t cols : {index_t{1}, index_t{7}, index_t{16}, index_t{21}, n}) {
+      INFO("leading " << rows << " x " << cols << " of " << m << " x " << n);
+      std::vector<float> part(static_cast<std::size_t>(m * ld), 0.5f);
+      gemm(Transpose::no, Transpose::no, rows, cols, k, 1.0f, a.data(), k, b.data(), ld, 0.25f, part.data(), ld);
+      for (index_t i = 0; i < rows; ++i)
+        REQUIRE(std::memcmp(&part[static_cast<std::size_t>(i * ld)], &full[static_cast<std::size_t>(i * ld)],
+                            static_cast<std::size_t>(cols) * sizeof(float)) == 0);
+    }
+}
+
 TEST_CASE("gemm rejects inconsistent extents and leading dimensions with ShapeError") {
   const auto a = random_values<float>(64, 700);
   std::vector<float> c(64);

@@ -62,11 +62,12 @@ struct Bf16DotKernel {
     using batch = xsimd::batch<float, xsimd::avx512f>;
     constexpr int MR = mr, NR = nr;
     const index_t pairs = pairs_of(kc);
-    prefetch_c_tile(c, ldc, rows, cols);
+    const CTilePrefetch<NR> c_prefetch(c, ldc, rows, cols, pairs, MR);
     batch acc[MR][2];
 #pragma GCC unroll 16
     for (int i = 0; i < MR; ++i) acc[i][0] = acc[i][1] = batch(0.0f);
     for (index_t p = 0; p < pairs; ++p) {
+      c_prefetch.at(p);
       const __m512bh b0 = (__m512bh)_mm512_load_si512(b);
       const __m512bh b1 = (__m512bh)_mm512_load_si512(b + NR);
 #pragma GCC unroll 16
