@@ -18,12 +18,13 @@ struct GemmCase {
   index_t m, n, k;
 };
 
-// Extents around the register tile (MR = 6/14, NR = 16/32), the K slice (512), the M block (72/168) and the
-// N block (2048), plus degenerate 1s; the last one crosses all three blocks at once. The vdpbf16ps kernel
-// (MR 14, NR 32, a K slice of 256 pairs, N block 4096) meets the same edges and odd K (a half-zero last pair).
-const GemmCase shapes[] = {{1, 1, 1},     {1, 17, 33},   {7, 1, 19},    {5, 9, 1},     {6, 16, 256},
-                           {13, 31, 257}, {150, 70, 300}, {3, 4113, 5}, {170, 33, 513}, {64, 64, 64},
-                           {75, 2051, 530}};
+// Extents around the register tile (MR = 6/14, NR = 16/32), the K slice (512 AVX2, 768 AVX-512), the M block
+// (72/112) and the N block (2048/1344), plus degenerate 1s; the last two cross all three blocks at once. The
+// vdpbf16ps kernel (MR 14, NR 32, a K slice of 256 pairs, N block 4096) meets the same edges and odd K (a
+// half-zero last pair).
+const GemmCase shapes[] = {{1, 1, 1},      {1, 17, 33},   {7, 1, 19},    {5, 9, 1},     {6, 16, 256},
+                           {13, 31, 257},  {150, 70, 300}, {3, 4113, 5}, {170, 33, 513}, {64, 64, 64},
+                           {75, 2051, 530}, {117, 1377, 769}};
 
 /// Checks C (row stride ldc) against alpha * sum_k A(i, k) B(k, j) + beta * C0 computed in float64, within the
 /// float32 error bound, and that C's padding columns are untouched. C0 is not read when beta == 0.
@@ -239,7 +240,7 @@ TEST_CASE("gemm results are bit-identical for 1, 2 and 3 threads") {
 TEST_CASE("an element of C rounds the same whichever register tile computes it") {
   // The last panel of M or N runs a smaller register tile (edge_tile): leading rows and columns computed on their
   // own, by such tiles, must equal bit for bit those computed inside whole tiles of a larger product.
-  const index_t m = 45, n = 53, k = 600, ld = 64;  // ld > n: C's rows as a sub-matrix of the full result
+  const index_t m = 45, n = 53, k = 1000, ld = 64;  // two K slices; ld > n: C's rows as a sub-matrix
   const auto a = random_values<float>(static_cast<std::size_t>(m * k), 650);
   const auto b = random_values<float>(static_cast<std::size_t>(k * ld), 651);
   std::vector<float> full(static_cast<std::size_t>(m * ld), 0.5f);

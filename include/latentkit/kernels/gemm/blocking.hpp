@@ -28,6 +28,16 @@ constexpr int simd_register_count() noexcept {
   return 16;
 }
 
+/// Whether `Arch` is one of xsimd's AVX-512 architectures (the 14 x 32 tile and its blocks).
+template <class Arch>
+constexpr bool is_avx512() noexcept {
+#if XSIMD_WITH_AVX512F
+  return std::is_base_of_v<xsimd::avx512f, Arch>;
+#else
+  return false;
+#endif
+}
+
 /// Tile and cache-block sizes for float32 on `Arch`.
 ///
 /// KC is the one size that fixes the rounding of the result (each output element is summed in KC-long chunks,
@@ -43,14 +53,16 @@ struct GemmBlocking {
   /// Rows per micro-tile: as many as leave room for the two B vectors and one broadcast of A
   /// (16 registers: 6 x 2 accumulators + 3; 32 registers: 14 x 2 + 3).
   static constexpr int mr = simd_register_count<Arch>() == 32 ? 14 : 6;
-  /// K slice. Longer slices mean fewer passes over C (each slice reads and writes the C tile once) and fewer
-  /// micro-kernel calls; the KC x NR micro-panel of B (32 KiB for AVX2, 64 KiB for AVX-512) then lives in L1/L2,
-  /// which feed the kernel fast enough. 512, measured against 256/320/384: on Zen 3 for AVX2, on Zen 5 for
-  /// AVX-512 (+1-8% over 256 there; docs/performance.md).
-  static constexpr index_t kc = 512;
-  /// Rows of A per L2 block: MC x KC floats = 144 KiB (AVX2) or 336 KiB (AVX-512), a multiple of MR
-  /// (MR x 6 and MR x 18 measured the same on Zen 5).
-  static constexpr index_t mc = mr * 12;
+  /// K slice. Longer slices mean fewer passes over C (each slice reads and writes the C tile once), fewer
+  /// micro-kernel calls and fewer packing calls; the KC x NR micro-panel of B (32 KiB for AVX2 at 512, 96 KiB for
+  /// AVX-512 at 768) then lives in L1/L2, which feed the kernel fast enough. Measured in paired runs: 512 against
+  /// 256/320/384 on Zen 3 for AVX2; on Zen 5 for AVX-512, 512 against 256-384 (+1-8%), then 768 against 512, 640
+  /// and 1024 (+2-4% on the long-K SD shapes and M=4096,N=320,K=2880; 1024 makes NC smaller than N = 1280 and
+  /// loses 5% there). docs/performance.md has the figures.
+  static constexpr index_t kc = is_avx512<Arch>() ? 768 : 512;
+  /// Rows of A per L2 block, a multiple of MR: MC x KC floats = 144 KiB (AVX2, 12 x MR) or 336 KiB (AVX-512,
+  /// 8 x MR: a third of Zen 5's 1 MiB L2, beside the 96 KiB B micro-panel; 6-18 x MR measured alike at KC 512).
+  static constexpr index_t mc = mr * (is_avx512<Arch>() ? 8 : 12);
   /// Columns of B per L3 block: a KC x NC panel of at most 4 MiB, a multiple of NR.
   static constexpr index_t nc = (index_t{4} << 20) / static_cast<index_t>(sizeof(float)) / kc / nr * nr;
   /// Up to this many columns of C, a float row-major A is read in place instead of packed (micro_kernel's
