@@ -225,13 +225,7 @@ struct StridedASource {
   static constexpr bool prepacked = false;
   StridedMatrix<T> matrix;
   /// Whether the micro-kernel may read A in place (float with unit k stride): see micro_kernel's DirectA.
-  /// A float matrix with unit column stride, whose rows are not a multiple of 4 KiB apart: such rows all fall in
-  /// one L1 set, and the micro-kernel's MR row streams would thrash its 12 ways (P*V with K = 4096 on Zen 5 ran
-  /// at 58 or 108 GFLOP/s by the luck of the physical pages in place, 82-102 packed).
-  bool readable_in_place() const noexcept {
-    constexpr index_t floats_per_l1_way = 4096 / sizeof(float);
-    return std::is_same_v<T, float> && matrix.col_stride == 1 && matrix.row_stride % floats_per_l1_way != 0;
-  }
+  bool readable_in_place() const noexcept { return std::is_same_v<T, float> && matrix.col_stride == 1; }
   const float* in_place(index_t i0, index_t p0) const noexcept {
     if constexpr (std::is_same_v<T, float>) return &matrix(i0, p0);
     return nullptr;
