@@ -125,18 +125,19 @@ struct F32Kernel {
   static constexpr index_t b_panel_size(index_t kc) noexcept { return nr * kc; }
   static void tile(index_t kc, const float* a, const float* b, float* c, index_t ldc, int rows, int cols,
                    const TileUpdate& update, const float* b_next, const float* a_next) noexcept {
-    if (rows == mr && cols == nr)
-      micro_kernel<Arch>(kc, a, 0, b, c, ldc, rows, cols, update, b_next, a_next);
-    else
-      edge_tile<Arch>(kc, a, b, c, ldc, rows, cols, update, b_next, a_next);
+    // Smaller register tiles for the edges where they were measured (AVX-512); elsewhere each one would be
+    // compiled for every instruction set xsimd dispatches over, for no known gain.
+    if constexpr (is_avx512<Arch>())
+      if (rows < mr || cols < nr) return edge_tile<Arch>(kc, a, b, c, ldc, rows, cols, update, b_next, a_next);
+    micro_kernel<Arch>(kc, a, 0, b, c, ldc, rows, cols, update, b_next, a_next);
   }
   /// The tile with A read in place (row stride lda) instead of from a packed panel.
   static void tile_in_place(index_t kc, const float* a, index_t lda, const float* b, float* c, index_t ldc, int rows,
                             int cols, const TileUpdate& update, const float* b_next) noexcept {
-    if (cols <= blocking::lanes)  // the last panel of N = 40 (attention P*V): half the FMAs
-      micro_kernel<Arch, true, mr, 1>(kc, a, lda, b, c, ldc, rows, cols, update, b_next);
-    else
-      micro_kernel<Arch, true>(kc, a, lda, b, c, ldc, rows, cols, update, b_next);
+    if constexpr (is_avx512<Arch>())
+      if (cols <= blocking::lanes)  // the last panel of N = 40 (attention P*V): half the FMAs
+        return micro_kernel<Arch, true, mr, 1>(kc, a, lda, b, c, ldc, rows, cols, update, b_next);
+    micro_kernel<Arch, true>(kc, a, lda, b, c, ldc, rows, cols, update, b_next);
   }
 };
 

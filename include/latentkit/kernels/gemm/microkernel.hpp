@@ -160,8 +160,9 @@ inline void micro_kernel(index_t kc, const float* __restrict a, [[maybe_unused]]
 
 /// The tile of a packed A panel and a packed B panel, run by the smallest register tile that covers it: the last
 /// panel of M (rows < MR) or of N (cols <= lanes) would otherwise spend FMAs on padding, up to 4% of a product
-/// with M = 256 (18 whole panels and one of 4 rows). Row tiles come in thirds of MR (4, 9, 14 with AVX-512; 2, 4,
-/// 6 with AVX2). Each element is summed in the same order whichever tile computes it: same rounding.
+/// with M = 256 (18 whole panels and one of 4 rows). Row tiles come in thirds of MR (4, 9, 14 with AVX-512, the
+/// one architecture F32Kernel uses them for). Each element is summed in the same order whichever tile computes
+/// it: same rounding.
 template <class Arch>
 inline void edge_tile(index_t kc, const float* a, const float* b, float* c, index_t ldc, int rows, int cols,
                       const TileUpdate& update, const float* b_next, const float* a_next) noexcept {
