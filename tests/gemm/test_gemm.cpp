@@ -238,8 +238,9 @@ TEST_CASE("gemm results are bit-identical for 1, 2 and 3 threads") {
 }
 
 TEST_CASE("an element of C rounds the same whichever register tile computes it") {
-  // The last panel of M or N runs a smaller register tile (edge_tile): leading rows and columns computed on their
-  // own, by such tiles, must equal bit for bit those computed inside whole tiles of a larger product.
+  // On AVX-512 the last panel of M or N runs a smaller register tile (edge_tile): leading rows and columns
+  // computed on their own, by such tiles, must equal bit for bit those computed inside whole tiles of a larger
+  // product.
   const index_t m = 45, n = 53, k = 1000, ld = 64;  // two K slices; ld > n: C's rows as a sub-matrix
   const auto a = random_values<float>(static_cast<std::size_t>(m * k), 650);
   const auto b = random_values<float>(static_cast<std::size_t>(k * ld), 651);

@@ -60,8 +60,9 @@ struct GemmBlocking {
   /// and 1024 (+2-4% on the long-K SD shapes and M=4096,N=320,K=2880; 1024 makes NC smaller than N = 1280 and
   /// loses 5% there). docs/performance.md has the figures.
   static constexpr index_t kc = is_avx512<Arch>() ? 768 : 512;
-  /// Rows of A per L2 block, a multiple of MR: MC x KC floats = 144 KiB (AVX2, 12 x MR) or 336 KiB (AVX-512,
-  /// 8 x MR: a third of Zen 5's 1 MiB L2, beside the 96 KiB B micro-panel; 6-18 x MR measured alike at KC 512).
+  /// Rows of A per L2 block, a multiple of MR: MC x KC floats = 336 KiB with AVX-512 (8 x MR: a third of Zen 5's
+  /// 1 MiB L2, beside the 96 KiB B micro-panel; 6-18 x MR measured alike at KC 512), 12 x MR elsewhere (144 KiB
+  /// with AVX2).
   static constexpr index_t mc = mr * (is_avx512<Arch>() ? 8 : 12);
   /// Columns of B per L3 block: a KC x NC panel of at most 4 MiB, a multiple of NR.
   static constexpr index_t nc = (index_t{4} << 20) / static_cast<index_t>(sizeof(float)) / kc / nr * nr;

@@ -49,8 +49,9 @@ inline Batch merge_vector(Batch product, Batch c, const TileUpdate& u) noexcept 
 template <int NR>
 class CTilePrefetch {
  public:
-  [[gnu::always_inline]] CTilePrefetch(float* c, index_t ldc, int rows, int cols, index_t steps, int mr) noexcept
-      : c_(c), ldc_(ldc), rows_(rows), cols_(cols), first_step_(steps > mr ? steps - mr : 0) {
+  /// A K loop of `steps` steps whose last `tile_rows` steps each bring one of the tile's rows in.
+  [[gnu::always_inline]] CTilePrefetch(float* c, index_t ldc, int rows, int cols, index_t steps, int tile_rows) noexcept
+      : c_(c), ldc_(ldc), rows_(rows), cols_(cols), first_step_(steps > tile_rows ? steps - tile_rows : 0) {
     for (index_t i = steps; i < rows; ++i) row(i);
   }
   /// Called once per K step k: from step `first_step_` on, row k - first_step_.
