@@ -163,6 +163,9 @@ TEST_CASE("Activation names parse like HF hidden_act values, and unknown names a
   REQUIRE(parse_activation("gelu") == Activation::gelu);
   REQUIRE(parse_activation("gelu_new") == Activation::gelu_tanh);
   REQUIRE_THROWS_AS(parse_activation("relu6"), UnknownNameError);
+  REQUIRE_THROWS_WITH(parse_activation("relu6"),
+                      "unknown activation \"relu6\"; valid names: \"quick_gelu\", \"gelu\", \"gelu_new\", "
+                      "\"gelu_pytorch_tanh\"");
 }
 
 TEST_CASE("Causal multi-head self-attention matches a float64 reference for both q/k/v layouts") {

@@ -1,11 +1,17 @@
 // The run-time name registry and the compile-time Sampler<Step, Schedule> composition.
 #include <cstdint>
 #include <numbers>
+#include <string>
+#include <string_view>
 
 #include "latentkit/denoisers/discrete_time.hpp"
+#include "latentkit/denoisers/prediction.hpp"
 #include "latentkit/denoisers/vp_network.hpp"
 #include "latentkit/samplers/registry.hpp"
 #include "latentkit/schedules/discrete.hpp"
+#include "latentkit/schedules/img2img.hpp"
+#include "latentkit/schedules/timestep_spacing.hpp"
+#include "latentkit/schedules/training.hpp"
 #include "support.hpp"
 
 using namespace samplers_test;
@@ -185,4 +191,34 @@ TEST_CASE("GaussianNoise keeps its documented bits: SplitMix64 counter hash and 
       CHECK(differing == 0);
     }
   }
+}
+
+TEST_CASE("every unknown-name error reads the same way: the kind, the name, then every valid name quoted") {
+  // The message of the UnknownNameError `parse` throws for the name "bogus" ("" when it throws nothing).
+  const auto message = [](auto parse) -> std::string {
+    try {
+      parse("bogus");
+    } catch (const lk::UnknownNameError& e) {
+      return e.what();
+    }
+    return "";
+  };
+  CHECK(message([](std::string_view n) { lk::parse_timestep_spacing(n); }) ==
+        R"(unknown timestep spacing "bogus"; valid names: "linspace", "leading", "trailing")");
+  CHECK(message([](std::string_view n) { lk::parse_beta_schedule(n); }) ==
+        R"(unknown beta schedule "bogus"; valid names: "linear", "scaled_linear", "squaredcos_cap_v2")");
+  CHECK(message([](std::string_view n) { lk::parse_img2img_convention(n); }) ==
+        R"(unknown img2img convention "bogus"; valid names: "diffusers_like", "diffusers", "a1111", "a1111_fix_steps")");
+  CHECK(message([](std::string_view n) { lk::parse_prediction(n); }) ==
+        R"(unknown prediction type "bogus"; valid names: "epsilon", "eps", "v_prediction", "v", "sample", "x0")");
+  // The long lists: every name each parser accepts, in the same format.
+  const auto listing = [](std::string_view kind, const auto& names) {
+    std::string out = "unknown " + std::string(kind) + " \"bogus\"; valid names: ";
+    for (std::size_t i = 0; i < std::size(names); ++i) out += (i ? ", \"" : "\"") + std::string(names[i]) + "\"";
+    return out;
+  };
+  CHECK(message([](std::string_view n) { lk::sigma_schedule_from_name(n); }) ==
+        listing("sigma schedule", lk::sigma_schedule_names));
+  CHECK(message([](std::string_view n) { lk::parse_schedule(n); }) == listing("schedule", lk::schedule_names()));
+  CHECK(message([](std::string_view n) { lk::parse_sampler(n); }) == listing("sampler", lk::sampler_names()));
 }

@@ -25,8 +25,7 @@ inline Prediction parse_prediction(std::string_view name) {
   if (name == "epsilon" || name == "eps") return Prediction::epsilon;
   if (name == "v_prediction" || name == "v") return Prediction::v_prediction;
   if (name == "sample" || name == "x0") return Prediction::sample;
-  throw UnknownNameError("unknown prediction type '" + std::string(name) +
-                         "': expected one of epsilon, v_prediction, sample");
+  throw unknown_name("prediction type", name, {"epsilon", "eps", "v_prediction", "v", "sample", "x0"});
 }
 
 LATENTKIT_NAMESPACE_END

@@ -28,7 +28,7 @@ inline Activation parse_activation(std::string_view name) {
   if (name == "quick_gelu") return Activation::quick_gelu;
   if (name == "gelu") return Activation::gelu;
   if (name == "gelu_new" || name == "gelu_pytorch_tanh") return Activation::gelu_tanh;
-  throw UnknownNameError("activation '" + std::string(name) + "': expected quick_gelu, gelu, gelu_new or gelu_pytorch_tanh");
+  throw unknown_name("activation", name, {"quick_gelu", "gelu", "gelu_new", "gelu_pytorch_tanh"});
 }
 
 /// y = act(x), elementwise; y may be x.

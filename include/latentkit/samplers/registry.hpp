@@ -129,11 +129,6 @@ inline std::string lower_ascii(std::string_view s) {
   for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return out;
 }
-inline std::string join_names(const std::vector<std::string>& names) {
-  std::string out;
-  for (const auto& n : names) out += (out.empty() ? "" : ", ") + ("\"" + n + "\"");
-  return out;
-}
 }  // namespace detail
 
 /// Every accepted sampler name: canonical, A1111 (bare and with each schedule suffix) and stable-diffusion.cpp.
@@ -164,8 +159,7 @@ inline AnySigmaSchedule parse_schedule(std::string_view name) {
     if (key == alias) return Normal{};
   for (std::string_view known : sigma_schedule_names)
     if (key == known) return sigma_schedule_from_name(known);
-  throw UnknownNameError("unknown schedule '" + std::string(name) + "': valid names are " +
-                         detail::join_names(schedule_names()));
+  throw unknown_name("schedule", name, schedule_names());
 }
 
 /// Accepts the canonical names ("dpmpp_2m"), A1111/InvokeAI labels with an optional schedule suffix ("DPM++ 2M
@@ -178,8 +172,7 @@ inline SamplerChoice parse_sampler(std::string_view name) {
     for (const auto& s : a1111_schedule_suffixes)
       if (name.substr(row.a1111.size()) == s.suffix) return {row.kind, sigma_schedule_from_name(s.schedule)};
   }
-  throw UnknownNameError("unknown sampler '" + std::string(name) + "': valid names are " +
-                         detail::join_names(sampler_names()));
+  throw unknown_name("sampler", name, sampler_names());
 }
 
 /// True when `name` pins a schedule, i.e. is an A1111 label with a schedule suffix ("DPM++ 2M Karras").

@@ -37,8 +37,7 @@ inline Img2ImgConvention parse_img2img_convention(std::string_view name) {
   if (name == "diffusers_like" || name == "diffusers") return Img2ImgConvention::diffusers_like;
   if (name == "a1111") return Img2ImgConvention::a1111;
   if (name == "a1111_fix_steps") return Img2ImgConvention::a1111_fix_steps;
-  throw UnknownNameError("unknown img2img convention \"" + std::string(name) +
-                         "\"; valid: diffusers_like (alias diffusers), a1111, a1111_fix_steps");
+  throw unknown_name("img2img convention", name, {"diffusers_like", "diffusers", "a1111", "a1111_fix_steps"});
 }
 
 namespace detail {

@@ -10,6 +10,7 @@
 #include <variant>
 #include <vector>
 
+#include "latentkit/core/error.hpp"
 #include "latentkit/schedules/exponential.hpp"
 #include "latentkit/schedules/karras.hpp"
 #include "latentkit/schedules/normal.hpp"
@@ -35,9 +36,7 @@ inline AnySigmaSchedule sigma_schedule_from_name(std::string_view name) {
   if (name == Normal::name || name == "discrete") return Normal{};
   if (name == Simple::name) return Simple{};
   if (name == Uniform::name || name == "uniform") return Uniform{};
-  std::string valid;
-  for (std::string_view n : sigma_schedule_names) valid += (valid.empty() ? "" : ", ") + std::string(n);
-  throw UnknownNameError("unknown sigma schedule \"" + std::string(name) + "\"; valid names: " + valid);
+  throw unknown_name("sigma schedule", name, sigma_schedule_names);
 }
 
 /// The canonical name of a spacing (aliases resolve to it).

@@ -25,7 +25,7 @@ inline TimestepSpacing parse_timestep_spacing(std::string_view name) {
   if (name == "linspace") return TimestepSpacing::linspace;
   if (name == "leading") return TimestepSpacing::leading;
   if (name == "trailing") return TimestepSpacing::trailing;
-  throw UnknownNameError("unknown timestep spacing \"" + std::string(name) + "\"; valid: linspace, leading, trailing");
+  throw unknown_name("timestep spacing", name, {"linspace", "leading", "trailing"});
 }
 
 namespace detail {

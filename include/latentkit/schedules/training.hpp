@@ -29,8 +29,7 @@ inline BetaSchedule parse_beta_schedule(std::string_view name) {
   if (name == "linear") return BetaSchedule::linear;
   if (name == "scaled_linear") return BetaSchedule::scaled_linear;
   if (name == "squaredcos_cap_v2") return BetaSchedule::squaredcos_cap_v2;
-  throw UnknownNameError("unknown beta schedule \"" + std::string(name) +
-                         "\"; valid: linear, scaled_linear, squaredcos_cap_v2");
+  throw unknown_name("beta schedule", name, {"linear", "scaled_linear", "squaredcos_cap_v2"});
 }
 
 /// The knobs of a training schedule. Defaults are Stable Diffusion 1.x/2.x.
