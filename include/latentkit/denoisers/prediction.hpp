@@ -1,10 +1,12 @@
 // What a discrete-time network predicts: the noise (epsilon), the velocity v, or the clean sample x0.
 #pragma once
+#include <array>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "latentkit/config/config.hpp"
-#include "latentkit/core/error.hpp"
+#include "latentkit/core/names.hpp"
 
 LATENTKIT_NAMESPACE_BEGIN
 
@@ -22,10 +24,14 @@ inline std::string_view prediction_name(Prediction p) noexcept {
 }
 
 inline Prediction parse_prediction(std::string_view name) {
-  if (name == "epsilon" || name == "eps") return Prediction::epsilon;
-  if (name == "v_prediction" || name == "v") return Prediction::v_prediction;
-  if (name == "sample" || name == "x0") return Prediction::sample;
-  throw unknown_name("prediction type", name, {"epsilon", "eps", "v_prediction", "v", "sample", "x0"});
+  using P = Prediction;
+  static constexpr std::array<std::pair<std::string_view, P>, 6> names{{{"epsilon", P::epsilon},
+                                                                        {"eps", P::epsilon},
+                                                                        {"v_prediction", P::v_prediction},
+                                                                        {"v", P::v_prediction},
+                                                                        {"sample", P::sample},
+                                                                        {"x0", P::sample}}};
+  return lookup_name("prediction type", name, names);
 }
 
 LATENTKIT_NAMESPACE_END

@@ -1,11 +1,13 @@
 // Transformer feed-forward block: fc2(act(fc1(x))). The activation is a policy chosen per model: QuickGELU for the
 // openai CLIP text tower (SD1), exact GELU for OpenCLIP (SD2/SDXL) and HF configs saying hidden_act "gelu".
 #pragma once
+#include <array>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "latentkit/config/config.hpp"
-#include "latentkit/core/error.hpp"
+#include "latentkit/core/names.hpp"
 #include "latentkit/kernels/activation.hpp"
 #include "latentkit/nn/linear.hpp"
 
@@ -25,10 +27,10 @@ inline std::string_view activation_name(Activation a) noexcept {
 
 /// Parses an HF `hidden_act` value ("quick_gelu", "gelu", "gelu_new"/"gelu_pytorch_tanh").
 inline Activation parse_activation(std::string_view name) {
-  if (name == "quick_gelu") return Activation::quick_gelu;
-  if (name == "gelu") return Activation::gelu;
-  if (name == "gelu_new" || name == "gelu_pytorch_tanh") return Activation::gelu_tanh;
-  throw unknown_name("activation", name, {"quick_gelu", "gelu", "gelu_new", "gelu_pytorch_tanh"});
+  using A = Activation;
+  static constexpr std::array<std::pair<std::string_view, A>, 4> names{
+      {{"quick_gelu", A::quick_gelu}, {"gelu", A::gelu}, {"gelu_new", A::gelu_tanh}, {"gelu_pytorch_tanh", A::gelu_tanh}}};
+  return lookup_name("activation", name, names);
 }
 
 /// y = act(x), elementwise; y may be x.

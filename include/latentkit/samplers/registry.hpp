@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "latentkit/config/config.hpp"
-#include "latentkit/core/error.hpp"
+#include "latentkit/core/names.hpp"
 #include "latentkit/samplers/ddim.hpp"
 #include "latentkit/samplers/dpm2.hpp"
 #include "latentkit/samplers/dpm2_ancestral.hpp"

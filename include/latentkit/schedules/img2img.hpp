@@ -10,6 +10,7 @@
 // `diffusers_like` applies the diffusers rule to a k-diffusion sigma list: sigma_sched = sigmas[t_start:].
 #pragma once
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <concepts>
 #include <cstdint>
@@ -17,10 +18,11 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "latentkit/config/config.hpp"
-#include "latentkit/core/error.hpp"
+#include "latentkit/core/names.hpp"
 #include "latentkit/core/tensor.hpp"
 #include "latentkit/schedules/linspace.hpp"
 
@@ -34,10 +36,12 @@ enum class Img2ImgConvention {
 };
 
 inline Img2ImgConvention parse_img2img_convention(std::string_view name) {
-  if (name == "diffusers_like" || name == "diffusers") return Img2ImgConvention::diffusers_like;
-  if (name == "a1111") return Img2ImgConvention::a1111;
-  if (name == "a1111_fix_steps") return Img2ImgConvention::a1111_fix_steps;
-  throw unknown_name("img2img convention", name, {"diffusers_like", "diffusers", "a1111", "a1111_fix_steps"});
+  using C = Img2ImgConvention;
+  static constexpr std::array<std::pair<std::string_view, C>, 4> names{{{"diffusers_like", C::diffusers_like},
+                                                                        {"diffusers", C::diffusers_like},
+                                                                        {"a1111", C::a1111},
+                                                                        {"a1111_fix_steps", C::a1111_fix_steps}}};
+  return lookup_name("img2img convention", name, names);
 }
 
 namespace detail {

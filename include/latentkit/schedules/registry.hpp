@@ -10,7 +10,7 @@
 #include <variant>
 #include <vector>
 
-#include "latentkit/core/error.hpp"
+#include "latentkit/core/names.hpp"
 #include "latentkit/schedules/exponential.hpp"
 #include "latentkit/schedules/karras.hpp"
 #include "latentkit/schedules/normal.hpp"

@@ -4,13 +4,15 @@
 // huggingface/diffusers @58eb52c `set_timesteps` of scheduling_ddim.py, scheduling_euler_discrete.py and
 // scheduling_dpmsolver_multistep.py, numpy arithmetic included (linspace/arange in float64, round half to even).
 #pragma once
+#include <array>
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "latentkit/config/config.hpp"
-#include "latentkit/core/error.hpp"
+#include "latentkit/core/names.hpp"
 #include "latentkit/schedules/linspace.hpp"
 
 LATENTKIT_NAMESPACE_BEGIN
@@ -22,10 +24,10 @@ enum class TimestepSpacing {
 };
 
 inline TimestepSpacing parse_timestep_spacing(std::string_view name) {
-  if (name == "linspace") return TimestepSpacing::linspace;
-  if (name == "leading") return TimestepSpacing::leading;
-  if (name == "trailing") return TimestepSpacing::trailing;
-  throw unknown_name("timestep spacing", name, {"linspace", "leading", "trailing"});
+  using S = TimestepSpacing;
+  static constexpr std::array<std::pair<std::string_view, S>, 3> names{
+      {{"linspace", S::linspace}, {"leading", S::leading}, {"trailing", S::trailing}}};
+  return lookup_name("timestep spacing", name, names);
 }
 
 namespace detail {

@@ -3,16 +3,18 @@
 // tensors), double = CompVis ldm `make_beta_schedule` + `np.cumprod` (float64).
 #pragma once
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <concepts>
 #include <numbers>
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "latentkit/config/config.hpp"
-#include "latentkit/core/error.hpp"
+#include "latentkit/core/names.hpp"
 #include "latentkit/schedules/linspace.hpp"
 
 LATENTKIT_NAMESPACE_BEGIN
@@ -26,10 +28,10 @@ enum class BetaSchedule {
 
 /// "linear", "scaled_linear" or "squaredcos_cap_v2"; anything else throws UnknownNameError.
 inline BetaSchedule parse_beta_schedule(std::string_view name) {
-  if (name == "linear") return BetaSchedule::linear;
-  if (name == "scaled_linear") return BetaSchedule::scaled_linear;
-  if (name == "squaredcos_cap_v2") return BetaSchedule::squaredcos_cap_v2;
-  throw unknown_name("beta schedule", name, {"linear", "scaled_linear", "squaredcos_cap_v2"});
+  using B = BetaSchedule;
+  static constexpr std::array<std::pair<std::string_view, B>, 3> names{
+      {{"linear", B::linear}, {"scaled_linear", B::scaled_linear}, {"squaredcos_cap_v2", B::squaredcos_cap_v2}}};
+  return lookup_name("beta schedule", name, names);
 }
 
 /// The knobs of a training schedule. Defaults are Stable Diffusion 1.x/2.x.
