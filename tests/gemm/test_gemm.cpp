@@ -237,6 +237,40 @@ TEST_CASE("gemm results are bit-identical for 1, 2 and 3 threads") {
   }
 }
 
+TEST_CASE("a row-major float B copied by the tiles that first read it gives the bits of B packed up front") {
+  // A float row-major B is read in place by the first tile of each B panel and copied into the packed panel
+  // there (CopiedBPanel); an f16 B (or a transposed one) is packed before the tiles run. Same values, same
+  // summation order: the same bits, for 1, 2 and 3 threads. The shapes cross the K slice, the M block and the N
+  // block, end on narrow panels; the threads cut the first along N and the second along M; the third has fewer
+  // rows than a tile (B packed up front there too). N > 512, so that A is packed (not read in place).
+  for (const GemmCase& s : {GemmCase{117, 1377, 769}, GemmCase{600, 530, 1611}, GemmCase{9, 700, 800}}) {
+    INFO("M=" << s.m << " N=" << s.n << " K=" << s.k);
+    const auto a = random_values<float>(static_cast<std::size_t>(s.m * s.k), 620);
+    const auto b_half = random_values<f16>(static_cast<std::size_t>(s.k * s.n), 621);
+    std::vector<float> b(b_half.size()), b_transposed(b_half.size());
+    for (index_t p = 0; p < s.k; ++p)
+      for (index_t j = 0; j < s.n; ++j) {
+        const float x = static_cast<float>(b_half[static_cast<std::size_t>(p * s.n + j)]);
+        b[static_cast<std::size_t>(p * s.n + j)] = x;
+        b_transposed[static_cast<std::size_t>(j * s.k + p)] = x;
+      }
+    const int default_threads = max_threads();
+    for (int threads : {1, 2, 3}) {
+      INFO(threads << " threads");
+      set_threads(threads);
+      std::vector<float> copied(static_cast<std::size_t>(s.m * s.n), 0.25f), packed = copied, transposed = copied;
+      gemm(Transpose::no, Transpose::no, s.m, s.n, s.k, 1.5f, a.data(), s.k, b.data(), s.n, 0.5f, copied.data(), s.n);
+      gemm(Transpose::no, Transpose::no, s.m, s.n, s.k, 1.5f, a.data(), s.k, b_half.data(), s.n, 0.5f, packed.data(),
+           s.n);
+      gemm(Transpose::no, Transpose::yes, s.m, s.n, s.k, 1.5f, a.data(), s.k, b_transposed.data(), s.k, 0.5f,
+           transposed.data(), s.n);
+      CHECK(std::memcmp(copied.data(), packed.data(), copied.size() * sizeof(float)) == 0);
+      CHECK(std::memcmp(copied.data(), transposed.data(), copied.size() * sizeof(float)) == 0);
+    }
+    set_threads(default_threads);
+  }
+}
+
 TEST_CASE("an element of C rounds the same whichever register tile computes it") {
   // On AVX-512 the last panel of M or N runs a smaller register tile (edge_tile): leading rows and columns
   // computed on their own, by such tiles, must equal bit for bit those computed inside whole tiles of a larger

@@ -125,19 +125,27 @@ struct F32Kernel {
   static constexpr index_t b_panel_size(index_t kc) noexcept { return nr * kc; }
   static void tile(index_t kc, const float* a, const float* b, float* c, index_t ldc, int rows, int cols,
                    const TileUpdate& update, const float* b_next, const float* a_next) noexcept {
+    const PackedBPanel<nr> b_panel{b, b_next};
     // Smaller register tiles for the edges where they were measured (AVX-512); elsewhere each one would be
     // compiled for every instruction set xsimd dispatches over, for no known gain.
     if constexpr (is_avx512<Arch>())
-      if (rows < mr || cols < nr) return edge_tile<Arch>(kc, a, b, c, ldc, rows, cols, update, b_next, a_next);
-    micro_kernel<Arch>(kc, a, 0, b, c, ldc, rows, cols, update, b_next, a_next);
+      if (rows < mr || cols < nr) return edge_tile<Arch>(kc, a, b_panel, c, ldc, rows, cols, update, a_next);
+    micro_kernel<Arch>(kc, a, 0, b_panel, c, ldc, rows, cols, update, a_next);
+  }
+  /// A whole tile that reads its B micro-panel from B's rows in place and copies it into the packed panel on the
+  /// way (CopiedBPanel).
+  static void tile_copying_b(index_t kc, const float* a, const CopiedBPanel<nr>& b, float* c, index_t ldc,
+                             const TileUpdate& update, const float* a_next) noexcept {
+    micro_kernel<Arch>(kc, a, 0, b, c, ldc, mr, nr, update, a_next);
   }
   /// The tile with A read in place (row stride lda) instead of from a packed panel.
   static void tile_in_place(index_t kc, const float* a, index_t lda, const float* b, float* c, index_t ldc, int rows,
                             int cols, const TileUpdate& update, const float* b_next) noexcept {
+    const PackedBPanel<nr> b_panel{b, b_next};
     if constexpr (is_avx512<Arch>())
       if (cols <= blocking::lanes)  // the last panel of N = 40 (attention P*V): half the FMAs
-        return micro_kernel<Arch, true, mr, 1>(kc, a, lda, b, c, ldc, rows, cols, update, b_next);
-    micro_kernel<Arch, true>(kc, a, lda, b, c, ldc, rows, cols, update, b_next);
+        return micro_kernel<Arch, true, mr, 1>(kc, a, lda, b_panel, c, ldc, rows, cols, update);
+    micro_kernel<Arch, true>(kc, a, lda, b_panel, c, ldc, rows, cols, update);
   }
 };
 
@@ -146,6 +154,15 @@ template <class ASource>
 concept InPlaceASource = requires(const ASource& a) {
   { a.readable_in_place() } -> std::convertible_to<bool>;
   a.in_place(index_t{}, index_t{});
+};
+
+/// Whether B's micro-panels can be copied by the first tile that reads them (Kernel::tile_copying_b) instead of
+/// packed up front: a kernel that has such a tile, and a float row-major B the source hands over in place.
+template <class Kernel, class BSource>
+concept CopiesBInTile = !BSource::prepacked && requires(const BSource& b) {
+  { b.readable_in_place() } -> std::convertible_to<bool>;
+  { b.in_place(index_t{}, index_t{}) } -> std::convertible_to<const float*>;
+  &Kernel::tile_copying_b;
 };
 
 /// The blocked loops over the sub-matrix C[i_begin:i_end, j_begin:j_end] on one thread, with its own buffers.
@@ -163,11 +180,15 @@ void run_block_range(index_t i_begin, index_t i_end, index_t j_begin, index_t j_
     for (index_t pc = 0; pc < k; pc += KC) {
       const index_t kc = std::min(KC, k - pc);
       const index_t a_panel = Kernel::a_panel_size(kc), b_panel = Kernel::b_panel_size(kc);
+      // A row-major float B is not packed up front: the first sweep of the slice copies each micro-panel as its
+      // first tile reads it (CopiedBPanel), so B's stream from memory overlaps FMAs.
+      bool copy_b = false;
+      if constexpr (CopiesBInTile<Kernel, BSource>) copy_b = !direct_a && i_end - i_begin >= MR && b.readable_in_place();
       const typename Kernel::b_element* b_block;
       if constexpr (BSource::prepacked) {
         b_block = b.panel(jc, pc, kc);
       } else {
-        b.pack_block(b_buffer, jc, nc, pc, kc);  // a whole block at once: the source picks the best read order
+        if (!copy_b) b.pack_block(b_buffer, jc, nc, pc, kc);  // a whole block at once: the source picks the read order
         b_block = b_buffer;
       }
       const TileUpdate update{alpha, beta, pc == 0};
@@ -185,14 +206,31 @@ void run_block_range(index_t i_begin, index_t i_end, index_t j_begin, index_t j_
                            pc, kc);
           a_block = a_buffer;
         }
+        const bool copying_b = copy_b && ic == i_begin;
         // jr outer: one KC x NR B panel stays in L1 while the micro-kernel sweeps the block's A panels (L2).
         for (index_t jr = 0; jr < n_panels; ++jr)
           for (index_t ir = 0; ir < m_panels; ++ir) {
             const index_t i = ic + ir * MR, j = jc + jr * NR;
             const int rows = static_cast<int>(std::min<index_t>(MR, i_end - i));
             const int cols = static_cast<int>(std::min<index_t>(NR, j_end - j));
-            // The last A panel of a sweep prefetches the next B micro-panel (the only one not already in L1).
-            const auto* b_next = (ir + 1 == m_panels && jr + 1 < n_panels) ? b_block + (jr + 1) * b_panel : nullptr;
+            const auto* a_next = ir + 1 < m_panels ? a_block + (ir + 1) * a_panel : nullptr;
+            if constexpr (CopiesBInTile<Kernel, BSource>) {
+              if (copying_b && ir == 0) {  // the panel's first tile (a whole one: the block has MR rows or more)
+                float* packed = b_buffer + jr * b_panel;
+                if (cols == NR) {
+                  const float* rows_of_b = b.in_place(pc, j);
+                  const float* next = jr + 1 < n_panels ? rows_of_b + NR : nullptr;
+                  Kernel::tile_copying_b(kc, a_block, {rows_of_b, b.matrix.row_stride, packed, next, kc}, c + i * ldc + j,
+                                         ldc, update, a_next);
+                  continue;
+                }
+                b.pack_block(packed, j, cols, pc, kc);  // the last, narrower panel of N: packed on its own
+              }
+            }
+            // The last A panel of a sweep prefetches the next B micro-panel (the only one not already in L1; not
+            // yet packed while the first sweep copies B).
+            const auto* b_next =
+                (!copying_b && ir + 1 == m_panels && jr + 1 < n_panels) ? b_block + (jr + 1) * b_panel : nullptr;
             if constexpr (!ASource::prepacked && InPlaceASource<ASource>) {
               if (direct_a && rows == MR) {
                 Kernel::tile_in_place(kc, a.in_place(i, pc), a.matrix.row_stride, b_block + jr * b_panel,
@@ -200,7 +238,6 @@ void run_block_range(index_t i_begin, index_t i_end, index_t j_begin, index_t j_
                 continue;
               }
             }
-            const auto* a_next = ir + 1 < m_panels ? a_block + (ir + 1) * a_panel : nullptr;
             Kernel::tile(kc, a_block + ir * a_panel, b_block + jr * b_panel, c + i * ldc + j, ldc, rows, cols, update,
                          b_next, a_next);
           }

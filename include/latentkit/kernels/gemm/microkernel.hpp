@@ -105,27 +105,76 @@ inline void store_tile(const Batch (&acc)[MR][NV], float* c, index_t ldc, int ro
     }
 }
 
+/// The B micro-panel a tile reads, one k step (NR floats) at a time: a packed panel (`b`: kc steps of NR floats,
+/// 64-byte aligned). `next` (may be null) is the B micro-panel the driver runs next, prefetched one step per step
+/// (one 64-byte line with AVX2, two with AVX-512): the whole panel is in L1 by the time the driver moves to it,
+/// instead of each first-use load missing to L3.
+template <int NR>
+struct PackedBPanel {
+  const float* b;
+  const float* next = nullptr;
+
+  template <class Batch>
+  [[gnu::always_inline]] Batch load(index_t k, int v) const noexcept {
+    return Batch::load_aligned(b + k * NR + v * static_cast<int>(Batch::size));
+  }
+  [[gnu::always_inline]] void prefetch(index_t k) const noexcept {
+    if (next)
+#pragma GCC unroll 4
+      for (int f = 0; f < NR; f += 16) __builtin_prefetch(next + k * NR + f, 0, 3);
+  }
+};
+
+/// A B micro-panel read straight from the rows of a row-major B (`rows`: step k at rows + k * ldb, NR consecutive
+/// floats) and copied into its packed panel (`packed`) on the way, for the tiles after this one. The driver runs
+/// the first tile of each micro-panel in a K slice this way: B's stream from memory then overlaps that tile's FMAs
+/// instead of taking a packing phase of its own. The rows `distance` steps ahead are prefetched; past the slice's
+/// last step, the first rows of the next micro-panel (`next`, may be null). Whole tiles only: every vector of a
+/// step is loaded, so every vector is copied.
+template <int NR>
+struct CopiedBPanel {
+  static constexpr index_t distance = 24;  // steps: 16-64 measured alike (a step is ~14 cycles of FMAs)
+  const float* rows;
+  index_t ldb;
+  float* packed;
+  const float* next;
+  index_t kc;
+
+  template <class Batch>
+  [[gnu::always_inline]] Batch load(index_t k, int v) const noexcept {
+    constexpr int L = static_cast<int>(Batch::size);
+    const Batch x = Batch::load_unaligned(rows + k * ldb + v * L);
+    x.store_aligned(packed + k * NR + v * L);
+    return x;
+  }
+  [[gnu::always_inline]] void prefetch(index_t k) const noexcept {
+    const index_t ahead = k + distance;
+    const float* row = ahead < kc ? rows + ahead * ldb : next ? next + (ahead - kc) * ldb : nullptr;
+    if (row)
+#pragma GCC unroll 4
+      for (int f = 0; f < NR; f += 16) __builtin_prefetch(row + f, 0, 3);
+  }
+};
+
 /// C[0:rows, 0:cols] (row stride ldc, unit column stride) <- merge(A_panel * B_panel).
-/// `b` holds kc steps of NR floats (64-byte aligned); rows <= Rows, cols <= Vectors x lanes.
+/// `b` is the B micro-panel (PackedBPanel or CopiedBPanel); rows <= Rows, cols <= Vectors x lanes.
 /// A packed panel (DirectA = false) holds kc steps of MR floats: a[k * MR + i]. With DirectA, `a` points into a
 /// row-major float matrix with row stride `lda` (a[i * lda + k]) and all Rows rows must exist: skinny products
 /// (small N) then skip packing A, whose cost is no longer amortised over many B panels.
 /// Rows and Vectors size the tile in registers: MR x NR for whole tiles, smaller for the last panel of M or N
 /// (edge_tile), whose padding would otherwise cost FMAs. Panels keep their MR and NR strides either way.
-/// `b_next` (may be null) is the B micro-panel the driver runs next (packed like `b`, at least kc steps): it is
-/// prefetched during this tile so its first use does not stall on L3. `a_next` (may be null) is the next packed A
-/// panel of the sweep, prefetched one step per step: when A comes from memory (pre-packed weights used by only one
-/// or two B panels, as in a convolution of an 8 x 8 image) this hides its latency (+25% there on Zen 5).
+/// `a_next` (may be null) is the next packed A panel of the sweep, prefetched one step per step: when A comes from
+/// memory (pre-packed weights used by only one or two B panels, as in a convolution of an 8 x 8 image) this hides
+/// its latency (+25% there on Zen 5).
 /// The result is merged into C by store_tile.
 template <class Arch, bool DirectA = false, int Rows = GemmBlocking<Arch>::mr,
-          int Vectors = GemmBlocking<Arch>::nr_vectors>
-inline void micro_kernel(index_t kc, const float* __restrict a, [[maybe_unused]] index_t lda,
-                         const float* __restrict b, float* c, index_t ldc, int rows, int cols,
-                         const TileUpdate& update, const float* b_next = nullptr,
+          int Vectors = GemmBlocking<Arch>::nr_vectors, class BPanel>
+inline void micro_kernel(index_t kc, const float* __restrict a, [[maybe_unused]] index_t lda, const BPanel& b,
+                         float* c, index_t ldc, int rows, int cols, const TileUpdate& update,
                          const float* a_next = nullptr) noexcept {
   using blocking = GemmBlocking<Arch>;
   using batch = typename blocking::batch;
-  constexpr int MR = blocking::mr, L = blocking::lanes, NR = blocking::nr;
+  constexpr int MR = blocking::mr, L = blocking::lanes;
   static_assert(Rows <= MR && Vectors <= blocking::nr_vectors);
 
   const CTilePrefetch<Vectors * L> c_prefetch(c, ldc, rows, cols, kc, Rows);
@@ -139,21 +188,16 @@ inline void micro_kernel(index_t kc, const float* __restrict a, [[maybe_unused]]
     c_prefetch.at(k);
     batch bv[Vectors];
 #pragma GCC unroll 4
-    for (int v = 0; v < Vectors; ++v) bv[v] = batch::load_aligned(b + v * L);
+    for (int v = 0; v < Vectors; ++v) bv[v] = b.template load<batch>(k, v);
 #pragma GCC unroll 32
     for (int i = 0; i < Rows; ++i) {
       const batch ai(DirectA ? a[i * lda + k] : a[i]);
 #pragma GCC unroll 4
       for (int v = 0; v < Vectors; ++v) acc[i][v] = simd::fma(ai, bv[v], acc[i][v]);
     }
-    // The next B micro-panel, one k step (NR floats: one 64-byte line with AVX2, two with AVX-512) per step: the
-    // whole panel is in L1 by the time the driver moves to it, instead of each first-use load missing to L3.
-    if (b_next)
-#pragma GCC unroll 4
-      for (int f = 0; f < NR; f += 16) __builtin_prefetch(b_next + k * NR + f, 0, 3);
+    b.prefetch(k);
     if (a_next) __builtin_prefetch(a_next + k * MR, 0, 3);
     if constexpr (!DirectA) a += MR;
-    b += NR;
   }
 
   store_tile(acc, c, ldc, rows, cols, update);
@@ -165,15 +209,15 @@ inline void micro_kernel(index_t kc, const float* __restrict a, [[maybe_unused]]
 /// one architecture F32Kernel uses them for). Each element is summed in the same order whichever tile computes
 /// it: same rounding.
 template <class Arch>
-inline void edge_tile(index_t kc, const float* a, const float* b, float* c, index_t ldc, int rows, int cols,
-                      const TileUpdate& update, const float* b_next, const float* a_next) noexcept {
+inline void edge_tile(index_t kc, const float* a, const PackedBPanel<GemmBlocking<Arch>::nr>& b, float* c,
+                      index_t ldc, int rows, int cols, const TileUpdate& update, const float* a_next) noexcept {
   using blocking = GemmBlocking<Arch>;
   constexpr int MR = blocking::mr, L = blocking::lanes, small = MR / 3, medium = 2 * MR / 3;
   const auto run = [&]<int Rows>() {
     if (cols <= L)
-      micro_kernel<Arch, false, Rows, 1>(kc, a, 0, b, c, ldc, rows, cols, update, b_next, a_next);
+      micro_kernel<Arch, false, Rows, 1>(kc, a, 0, b, c, ldc, rows, cols, update, a_next);
     else
-      micro_kernel<Arch, false, Rows>(kc, a, 0, b, c, ldc, rows, cols, update, b_next, a_next);
+      micro_kernel<Arch, false, Rows>(kc, a, 0, b, c, ldc, rows, cols, update, a_next);
   };
   if (rows <= small)
     run.template operator()<small>();

@@ -239,6 +239,12 @@ template <int NR, GemmOperand T>
 struct StridedBSource {
   static constexpr bool prepacked = false;
   StridedMatrix<T> matrix;
+  /// Whether a tile may read B's rows in place (float with unit column stride): see CopiedBPanel.
+  bool readable_in_place() const noexcept { return std::is_same_v<T, float> && matrix.col_stride == 1; }
+  const float* in_place(index_t p0, index_t j0) const noexcept {
+    if constexpr (std::is_same_v<T, float>) return &matrix(p0, j0);
+    return nullptr;
+  }
   /// Packs the panels of columns [j0, j0 + nc) of the slice [p0, p0 + kc), panel q at dst + q * NR * kc.
   void pack_block(float* dst, index_t j0, index_t nc, index_t p0, index_t kc) const noexcept {
     pack_b_block<NR>(dst, matrix, j0, nc, p0, kc);
