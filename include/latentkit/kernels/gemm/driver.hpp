@@ -1,9 +1,10 @@
 // GEMM driver: the cache-blocked loop nest around the micro-kernel, and its threading.
 //
-//   for jc over N in NC blocks            B block (KC x NC) packed (L3)
+//   for jc over N in NC blocks            B block (KC x NC) packed (L3); a float row-major B is instead copied
+//                                         into it by the first tile of each micro-panel (CopiedBPanel)
 //     for pc over K in KC slices          slices run in order: each C element sums its slices in K order
 //       for ic over M in MC blocks        A block (MC x KC) packed (L2)
-//         for jr, ir: NR x MR tiles       the KC x NR B panel stays in L1 while A panels stream from L2
+//         for jr, ir: NR x MR tiles       the KC x NR B panel stays in L1 (L2 with AVX-512) while A panels stream from L2
 //           micro_kernel
 //
 // Threads each own a slab of C (whole MR-row or NR-column panels) and never split K. Every C element is summed
@@ -174,16 +175,16 @@ void run_block_range(index_t i_begin, index_t i_end, index_t j_begin, index_t j_
                      bool direct_a) noexcept {
   constexpr int MR = Kernel::mr, NR = Kernel::nr;
   constexpr index_t MC = Kernel::mc, KC = Kernel::kc, NC = Kernel::nc;
+  // A row-major float B is not packed up front: the first sweep of each K slice copies each micro-panel as its
+  // first tile reads it (CopiedBPanel), so B's stream from memory overlaps FMAs.
+  bool copy_b = false;
+  if constexpr (CopiesBInTile<Kernel, BSource>) copy_b = !direct_a && i_end - i_begin >= MR && b.readable_in_place();
   for (index_t jc = j_begin; jc < j_end; jc += NC) {
     const index_t nc = std::min(NC, j_end - jc);
     const index_t n_panels = ceil_div(nc, NR);
     for (index_t pc = 0; pc < k; pc += KC) {
       const index_t kc = std::min(KC, k - pc);
       const index_t a_panel = Kernel::a_panel_size(kc), b_panel = Kernel::b_panel_size(kc);
-      // A row-major float B is not packed up front: the first sweep of the slice copies each micro-panel as its
-      // first tile reads it (CopiedBPanel), so B's stream from memory overlaps FMAs.
-      bool copy_b = false;
-      if constexpr (CopiesBInTile<Kernel, BSource>) copy_b = !direct_a && i_end - i_begin >= MR && b.readable_in_place();
       const typename Kernel::b_element* b_block;
       if constexpr (BSource::prepacked) {
         b_block = b.panel(jc, pc, kc);
