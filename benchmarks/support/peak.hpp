@@ -6,6 +6,7 @@
 // very CPU, at its current clock and under its current load, can do.
 #pragma once
 #include <algorithm>
+#include <cstdio>
 #include <ctime>
 #include <cstdint>
 #include <string>
@@ -13,44 +14,27 @@
 
 #include <benchmark/benchmark.h>
 
+#include "latentkit/backend/kernel_library/selection.hpp"
 #include "latentkit/backend/simd/arch.hpp"
-#include "latentkit/backend/simd/fma.hpp"
+#include "latentkit/backend/simd/cpu_features.hpp"
 #include "latentkit/config/config.hpp"
+#include "support/fma_loop.hpp"
 
 namespace latentkit_bench {
 
 namespace detail {
 
-/// Chains of FMAs kept in registers. Enough independent accumulators to cover FMA latency x FMA ports on current
-/// x86 (4-5 cycles x 2 ports) and ARM cores; 12 vectors + 2 operands still fit the 16 AVX2 registers.
-struct FmaLoop {
-  static constexpr int accumulators = 12;
-
-  /// Runs `iterations` rounds of `accumulators` FMAs; returns the flops executed. The result is folded into
-  /// `sink` so the loop cannot be removed.
-  template <class Arch>
-  double operator()(Arch, std::int64_t iterations, float* sink) const noexcept {
-    using batch = xsimd::batch<float, Arch>;
-    return run(batch{}, iterations, sink, std::make_integer_sequence<int, accumulators>{});
-  }
-
- private:
-  // The chains are unrolled with a fold expression so that each accumulator is its own register variable
-  // (a loop over an array leaves them in memory at -O2).
-  template <class Batch, int... I>
-  static double run(Batch, std::int64_t iterations, float* sink, std::integer_sequence<int, I...>) noexcept {
-    Batch acc[] = {Batch(1.0f + 0.001f * static_cast<float>(I))...};
-    // Values chosen so the chains neither overflow nor become denormal: x -> x * 0.999999 + 1e-6 stays near 1.
-    const Batch scale(0.999999f), shift(1e-6f);
-    for (std::int64_t it = 0; it < iterations; ++it) {
-      // Without -ffast-math the compiler may not reassociate or fold these chains, so every FMA executes.
-      ((acc[I] = latentkit::simd::fma(acc[I], scale, shift)), ...);
-    }
-    const Batch total = (acc[I] + ...);
-    *sink = xsimd::hadd(total);
-    return 2.0 * static_cast<double>(Batch::size) * accumulators * static_cast<double>(iterations);
-  }
-};
+/// The FMA loop of the best instruction set this CPU supports, whatever this translation unit was compiled for:
+/// the x86-64-v4 / v3 copies of support/fma_levels.cpp when the CPU has them, else FmaLoop's own dispatch. So a
+/// portable build's peak_fraction is against the machine's peak, not against SSE2.
+inline double run_fma_loop(std::int64_t iterations, float* sink) {
+#if defined(LATENTKIT_BENCH_FMA_LEVELS)
+  const latentkit::simd::CpuLevels cpu = latentkit::simd::cpu_levels();
+  if (cpu.x86_64_v4) return fma_loop_x86_64_v4(iterations, sink);
+  if (cpu.x86_64_v3) return fma_loop_x86_64_v3(iterations, sink);
+#endif
+  return latentkit::simd::dispatch(FmaLoop{})(iterations, sink);
+}
 
 /// CPU time of the calling thread, seconds. Rates measured against it are what the core delivers while it runs
 /// the loop, unaffected by time slices lost to other processes on a shared machine.
@@ -74,7 +58,7 @@ inline double measure_fma_gflops(int threads) {
     for (int t = 0; t < threads; ++t) {
       float sink = 0.0f;
       const double start = thread_cpu_seconds();
-      const double flops = latentkit::simd::dispatch(FmaLoop{})(iterations, &sink);
+      const double flops = run_fma_loop(iterations, &sink);
       gflops += flops / (thread_cpu_seconds() - start) * 1e-9;
       benchmark::DoNotOptimize(sink);
     }
@@ -92,7 +76,7 @@ inline double measure_fma_gflops_calling_thread() {
   for (int trial = 0; trial < 5; ++trial) {
     float sink = 0.0f;
     const double start = thread_cpu_seconds();
-    const double flops = latentkit::simd::dispatch(FmaLoop{})(iterations, &sink);
+    const double flops = run_fma_loop(iterations, &sink);
     best = std::max(best, flops / (thread_cpu_seconds() - start) * 1e-9);
     benchmark::DoNotOptimize(sink);
   }
@@ -144,7 +128,14 @@ inline void set_flop_counters(benchmark::State& state, double flops_per_iteratio
 
 /// Records the measured peaks in the benchmark context (printed once at the top of every report).
 inline void add_peak_context() {
+  const latentkit::simd::KernelReport kernels = latentkit::simd::kernel_report();
   benchmark::AddCustomContext("simd_arch", latentkit::simd::best_arch_name());
+  benchmark::AddCustomContext("kernels", kernels.running + " (" + kernels.why + ")");
+  benchmark::AddCustomContext("cpu_best", kernels.cpu_best);
+  if (!kernels.warning.empty()) {
+    benchmark::AddCustomContext("WARNING", kernels.warning);
+    std::fprintf(stderr, "WARNING: %s\n", kernels.warning.c_str());
+  }
   benchmark::AddCustomContext("fma_peak_gflops_one_core", std::to_string(peak_gflops_one_core()));
   benchmark::AddCustomContext("fma_peak_gflops_one_core_cputime", std::to_string(peak_gflops_one_core_cputime()));
   benchmark::AddCustomContext("fma_peak_gflops_all_cores", std::to_string(peak_gflops_all_cores()));

@@ -14,7 +14,9 @@
 #include "latentkit/core/shape.hpp"
 #include "latentkit/core/tensor.hpp"
 #include "latentkit/core/tensor_view.hpp"
+#include "latentkit/backend/kernel_library/selection.hpp"
 #include "latentkit/backend/simd/arch.hpp"
+#include "latentkit/backend/simd/cpu_features.hpp"
 
 // kernels
 #include "latentkit/kernels/activation.hpp"

@@ -13,7 +13,9 @@
 #include <vector>
 
 #include "cli_support.hpp"
+#include "latentkit/backend/kernel_library/selection.hpp"
 #include "latentkit/backend/simd/arch.hpp"
+#include "latentkit/backend/simd/cpu_features.hpp"
 #include "latentkit/core/half.hpp"
 #include "latentkit/kernels/gemm.hpp"
 #include "latentkit/kernels/gemm/bf16_dot.hpp"
@@ -23,8 +25,11 @@ namespace latentkit_cli {
 inline constexpr std::string_view kernels_usage =
     "usage: latentkit kernels [--gemm M N K] [--repeat R]\n"
     "\n"
-    "Prints the instruction set the CPU kernels dispatch to, the GEMM micro-tile and cache blocks, the thread count\n"
+    "Prints the best x86-64 level this CPU supports, the instruction set compiled into this program, the levels of\n"
+    "the kernel library (latentkit::kernels) it links, which kernels a call runs and why (a WARNING on stderr when\n"
+    "they are slower than what the CPU offers), the GEMM micro-tile and cache blocks, the thread count\n"
     "(OMP_NUM_THREADS) and whether this build has the AVX512-BF16 (vdpbf16ps) kernel.\n"
+    "LATENTKIT_KERNELS=auto|compiled-in|x86-64-v3|x86-64-v4 forces where kernel calls go (default auto).\n"
     "  --gemm M N K  also times C[M x N] = A[M x K] * W[K x N] with weights packed once: f32 weights, bf16 weights\n"
     "                (widened to f32 while packed) and, where built, the vdpbf16ps kernel (activations rounded\n"
     "                to bf16); prints the median time, GFLOP/s, and the vdpbf16ps result's largest difference\n"
@@ -117,8 +122,16 @@ inline int kernels(std::span<const std::string_view> args) {
     }
   }
   return guarded("kernels", [&] {
+    const latentkit::simd::KernelReport report = latentkit::simd::kernel_report();
+    std::printf("CPU: %s%s\n", report.cpu_best.c_str(),
+                latentkit::simd::cpu_levels().avx512_bf16 ? ", AVX512-BF16" : "");
+    std::printf("compiled into this program: %s\n", report.compiled_in.c_str());
+    std::string library;
+    for (const std::string& level : report.library) library += (library.empty() ? "" : ", ") + level;
+    std::printf("kernel library: %s\n", library.empty() ? "not linked" : library.c_str());
+    std::printf("kernels run: %s (%s)\n", report.running.c_str(), report.why.c_str());
+    if (!report.warning.empty()) std::fprintf(stderr, "WARNING: %s\n", report.warning.c_str());
     const auto b = latentkit::gemm_kernel::running_blocking();
-    std::printf("SIMD: %s\n", latentkit::simd::best_arch_name());
     std::printf("threads: %d\n", latentkit::max_threads());
     std::printf("f32 GEMM: micro-tile %d x %d, K slice %lld, M block %lld, N block %lld\n", b.mr, b.nr,
                 static_cast<long long>(b.kc), static_cast<long long>(b.mc), static_cast<long long>(b.nc));

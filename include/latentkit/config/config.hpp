@@ -20,10 +20,21 @@
 // Every public name lives in an ABI-tagged inline namespace (as nlohmann/json does), so that objects built with
 // and without OpenMP never link against each other silently. The tag follows what the code actually does
 // (LATENTKIT_HAS_OPENMP), not what was asked for.
+//
+// A translation unit of the compiled kernel library (src/kernel_library/) is compiled once per instruction set and
+// defines LATENTKIT_ABI_ISA (x86_64_v3, ...): its copy of every latentkit symbol then has a name of its own, so the
+// linker never merges an inline function compiled with -march=x86-64-v4 into a caller's baseline code.
 #if LATENTKIT_HAS_OPENMP
-#define LATENTKIT_ABI_NAME v0_1_omp
+#define LATENTKIT_ABI_BASE v0_1_omp
 #else
-#define LATENTKIT_ABI_NAME v0_1
+#define LATENTKIT_ABI_BASE v0_1
+#endif
+#define LATENTKIT_JOIN_IMPL_(a, b) a##_##b
+#define LATENTKIT_JOIN_(a, b) LATENTKIT_JOIN_IMPL_(a, b)
+#if defined(LATENTKIT_ABI_ISA)
+#define LATENTKIT_ABI_NAME LATENTKIT_JOIN_(LATENTKIT_ABI_BASE, LATENTKIT_ABI_ISA)
+#else
+#define LATENTKIT_ABI_NAME LATENTKIT_ABI_BASE
 #endif
 
 #define LATENTKIT_NAMESPACE_BEGIN namespace latentkit { inline namespace LATENTKIT_ABI_NAME {

@@ -11,6 +11,8 @@
 #include <limits>
 #include <string>
 
+#include "latentkit/backend/kernel_library/selection.hpp"
+#include "latentkit/backend/kernel_library/table.hpp"
 #include "latentkit/backend/simd/arch.hpp"
 #include "latentkit/backend/simd/fma.hpp"
 #include "latentkit/core/elementwise.hpp"
@@ -158,7 +160,10 @@ inline void softmax(TensorView<const float> x, TensorView<float> y) {
     throw ShapeError("softmax: input " + x.shape().str() + " and output " + y.shape().str() + " must match, rank >= 1");
   const index_t cols = x.size(-1);
   const index_t rows = cols == 0 ? 0 : x.numel() / cols;
-  ops_detail::with_dense(x, y, [&](const float* in, float* out) { simd::dispatch(ops_detail::SoftmaxKernel{})(in, out, rows, cols); });
+  ops_detail::with_dense(x, y, [&](const float* in, float* out) {
+    if (const kernel_library::Table* library = simd::library_kernels()) return library->softmax(in, out, rows, cols);
+    simd::dispatch(ops_detail::SoftmaxKernel{})(in, out, rows, cols);
+  });
 }
 
 /// GEGLU (ldm / diffusers order): x [..., 2F] splits into value = x[..., :F] and gate = x[..., F:];
@@ -172,13 +177,14 @@ inline void geglu(TensorView<const float> x, TensorView<float> y) {
     throw ShapeError("geglu: output " + y.shape().str() + " should be " + expected.str() + " for input " + x.shape().str());
   const index_t half = expected[expected.rank() - 1];
   const index_t rows = half == 0 ? 0 : y.numel() / half;
-  if (x.is_contiguous() && y.is_contiguous() && x.data() != y.data()) {
-    simd::dispatch(ops_detail::GegluKernel{})(x.data(), y.data(), rows, half);
-    return;
-  }
+  const auto run = [&](const float* in, float* out) {
+    if (const kernel_library::Table* library = simd::library_kernels()) return library->geglu(in, out, rows, half);
+    simd::dispatch(ops_detail::GegluKernel{})(in, out, rows, half);
+  };
+  if (x.is_contiguous() && y.is_contiguous() && x.data() != y.data()) return run(x.data(), y.data());
   Tensor<float> xin = contiguous(x);
   Tensor<float> yout(y.shape());
-  simd::dispatch(ops_detail::GegluKernel{})(xin.data(), yout.data(), rows, half);
+  run(xin.data(), yout.data());
   copy(yout.view(), y);
 }
 

@@ -28,6 +28,8 @@
 #include <optional>
 #include <string>
 
+#include "latentkit/backend/kernel_library/selection.hpp"
+#include "latentkit/backend/kernel_library/table.hpp"
 #include "latentkit/backend/simd/arch.hpp"
 #include "latentkit/backend/simd/fma.hpp"
 #include "latentkit/core/tensor.hpp"
@@ -226,6 +228,31 @@ struct AttentionKernel {
   }
 };
 
+/// The problem as the kernel library's plain description, and back (backend/kernel_library/table.hpp).
+inline kernel_library::View4 to_table(const TensorView<const float>& v) noexcept {
+  kernel_library::View4 t{v.data(), {}, {}};
+  if (v.data() && v.rank() == 4)
+    for (int i = 0; i < 4; ++i) t.shape[i] = v.size(i), t.strides[i] = v.stride(i);
+  return t;
+}
+inline TensorView<const float> from_table(const kernel_library::View4& t) {
+  if (!t.data) return {};
+  return {t.data, Dims{t.shape[0], t.shape[1], t.shape[2], t.shape[3]},
+          Dims{t.strides[0], t.strides[1], t.strides[2], t.strides[3]}};
+}
+inline kernel_library::AttentionCall to_table(const Problem& p) noexcept {
+  kernel_library::AttentionCall call{to_table(p.q), to_table(p.k), to_table(p.v), to_table(p.mask), p.out.data(),
+                                     {}, {}, p.scale, p.causal, p.workspace, p.threads};
+  for (int i = 0; i < 4; ++i) call.out_shape[i] = p.out.size(i), call.out_strides[i] = p.out.stride(i);
+  return call;
+}
+inline Problem from_table(const kernel_library::AttentionCall& c) {
+  const TensorView<float> out{c.out, Dims{c.out_shape[0], c.out_shape[1], c.out_shape[2], c.out_shape[3]},
+                              Dims{c.out_strides[0], c.out_strides[1], c.out_strides[2], c.out_strides[3]}};
+  return {from_table(c.q), from_table(c.k), from_table(c.v), from_table(c.mask), out, c.scale, c.causal, c.workspace,
+          c.threads};
+}
+
 inline void check_attention_shapes(const TensorView<const float>& q, const TensorView<const float>& k,
                                    const TensorView<const float>& v, const Dims& out) {
   const auto fail = [&](const std::string& why) {
@@ -272,6 +299,7 @@ inline void attention(TensorView<const float> q, TensorView<const float> k, Tens
   p.threads = std::max(1, max_threads());
   Tensor<float> workspace(Dims{static_cast<index_t>(p.threads), attention_detail::workspace_floats(q.size(3), v.size(3))});
   p.workspace = workspace.data();
+  if (const kernel_library::Table* library = simd::library_kernels()) return library->attention(attention_detail::to_table(p));
   simd::dispatch(attention_detail::AttentionKernel{})(p);
 }
 

@@ -10,6 +10,8 @@
 #include <algorithm>
 #include <string>
 
+#include "latentkit/backend/kernel_library/selection.hpp"
+#include "latentkit/backend/kernel_library/table.hpp"
 #include "latentkit/backend/simd/arch.hpp"
 #include "latentkit/config/config.hpp"
 #include "latentkit/core/error.hpp"
@@ -50,16 +52,27 @@ PackedConv2dWeights pack_conv2d_weights(TensorView<const T> weight) {
 
 namespace gemm_kernel::detail {
 
-/// One batch item: out[O, pixels] = packed weights * im2col(image) (+ the bias already in `out` when beta = 1).
-struct Conv2dItem {
+/// Every batch item: out[O, pixels] = bias + packed weights * im2col(image). The call is the kernel library's
+/// plain description (backend/kernel_library/table.hpp), so both sides run this same code.
+struct Conv2dBatch {
   template <class Arch>
-  void operator()(Arch arch, const PackedMatrix& weights, const float* image, index_t height, index_t width,
-                  index_t sc, index_t sy, index_t sx, index_t kernel_h, index_t kernel_w,
-                  const Conv2dGeometry& geometry, index_t out_width, index_t pixels, float beta, float* out,
+  void operator()(Arch arch, const PrepackedSource& weights, const kernel_library::Conv2dCall& call,
                   const Workspace& ws) const noexcept {
-    const Im2colSource<GemmBlocking<Arch>::nr> source{image, height, width, sc, sy, sx, kernel_h, kernel_w, geometry,
-                                                      out_width};
-    run_blocked(arch, weights.rows(), pixels, weights.cols(), 1.0f, weights.source(), source, beta, out, pixels, ws);
+    const Conv2dGeometry geometry{call.stride_h, call.stride_w, call.pad_top, call.pad_bottom, call.pad_left, call.pad_right};
+    const index_t out_channels = weights.layout.extent, pixels = call.pixels;
+    for (index_t b = 0; b < call.batch; ++b) {
+      float* out = call.output + b * call.output_item_stride;
+      if (call.bias) {  // C starts as the bias and the GEMM accumulates onto it (beta = 1): one rounding per output
+        LATENTKIT_OMP(parallel for schedule(static))
+        for (index_t o = 0; o < out_channels; ++o) std::fill(out + o * pixels, out + (o + 1) * pixels, call.bias[o]);
+      }
+      const Im2colSource<GemmBlocking<Arch>::nr> source{call.input + b * call.input_strides[0], call.height, call.width,
+                                                        call.input_strides[1], call.input_strides[2],
+                                                        call.input_strides[3], call.kernel_h, call.kernel_w, geometry,
+                                                        call.out_width};
+      run_blocked(arch, out_channels, pixels, weights.layout.depth, 1.0f, weights, source, call.bias ? 1.0f : 0.0f,
+                  out, pixels, ws);
+    }
   }
 };
 
@@ -87,20 +100,20 @@ inline void conv2d(TensorView<const float> input, const PackedConv2dWeights& wei
   const bool has_bias = bias.rank() != 0 && bias.numel() != 0;
   if (has_bias && (bias.rank() != 1 || bias.size(0) != weights.out_channels))
     throw ShapeError("conv2d: bias must be [" + std::to_string(weights.out_channels) + "], got " + bias.shape().str());
+  const Tensor<float> dense_bias = has_bias ? contiguous(bias) : Tensor<float>();
   const index_t pixels = out_h * out_w;
   weights.matrix.check_for(gemm_kernel::Operand::a, gemm_kernel::running_blocking());
+  const kernel_library::Conv2dCall call{input.data(), batch, height, width,
+                                        {input.stride(0), input.stride(1), input.stride(2), input.stride(3)},
+                                        weights.kernel_h, weights.kernel_w, geometry.stride_h, geometry.stride_w,
+                                        geometry.pad_top, geometry.pad_bottom, geometry.pad_left, geometry.pad_right,
+                                        out_w, pixels, has_bias ? dense_bias.data() : nullptr, output.data(),
+                                        output.stride(0)};
+  if (batch == 0) return;
+  if (const kernel_library::Table* library = simd::library_kernels())
+    return library->conv2d(gemm_kernel::to_table(weights.matrix.source()), call);
   const gemm_kernel::Workspace ws(weights.out_channels, pixels, weights.matrix.cols(), false, true);
-  for (index_t b = 0; b < batch; ++b) {
-    float* out = output.data() + b * output.stride(0);
-    if (has_bias) {  // C starts as the bias and the GEMM accumulates onto it (beta = 1): one rounding per output
-      LATENTKIT_OMP(parallel for schedule(static))
-      for (index_t o = 0; o < weights.out_channels; ++o)
-        std::fill(out + o * pixels, out + (o + 1) * pixels, bias(o));
-    }
-    simd::dispatch(gemm_kernel::detail::Conv2dItem{})(
-        weights.matrix, input.data() + b * input.stride(0), height, width, input.stride(1), input.stride(2),
-        input.stride(3), weights.kernel_h, weights.kernel_w, geometry, out_w, pixels, has_bias ? 1.0f : 0.0f, out, ws);
-  }
+  simd::dispatch(gemm_kernel::detail::Conv2dBatch{})(weights.matrix.source(), call, ws);
 }
 
 /// conv2d into a new contiguous tensor [B, O, Ho, Wo], packing the weights for this call.

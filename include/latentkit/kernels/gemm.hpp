@@ -10,6 +10,7 @@
 #pragma once
 #include <string>
 
+#include "latentkit/backend/kernel_library/selection.hpp"
 #include "latentkit/backend/simd/arch.hpp"
 #include "latentkit/config/config.hpp"
 #include "latentkit/core/error.hpp"
@@ -19,6 +20,7 @@
 #include "latentkit/kernels/gemm/driver.hpp"
 #include "latentkit/kernels/gemm/pack.hpp"
 #include "latentkit/kernels/gemm/prepacked.hpp"
+#include "latentkit/kernels/gemm/table_operands.hpp"
 
 LATENTKIT_NAMESPACE_BEGIN
 
@@ -42,6 +44,8 @@ struct StridedGemm {
 /// Runs the blocked kernel on strided operands, C with unit column stride.
 template <class TA, class TB>
 void run_strided(float alpha, const StridedMatrix<TA>& a, const StridedMatrix<TB>& b, float beta, float* c, index_t ldc) {
+  if (const kernel_library::Table* library = simd::library_kernels())
+    return library->gemm(alpha, to_table(a), to_table(b), beta, c, ldc);
   const Workspace ws(a.rows, b.cols, a.cols, true, true);
   simd::dispatch(StridedGemm{ws})(alpha, a, b, beta, c, ldc);
 }
@@ -197,8 +201,10 @@ void gemm(Transpose trans_a, index_t m, float alpha, const TA* a, index_t lda, c
   gemm_kernel::detail::check_leading("gemm", "ldc", ldc, n);
   const gemm_kernel::StridedMatrix<TA> am{a, m, k, ta ? 1 : lda, ta ? lda : 1};
   b.check_for(gemm_kernel::Operand::b, gemm_kernel::running_blocking());
+  if (const kernel_library::Table* library = simd::library_kernels())
+    return library->gemm_packed_b(alpha, gemm_kernel::to_table(am), gemm_kernel::to_table(b.source()), beta, c, ldc);
   const gemm_kernel::Workspace ws(m, n, k, true, false);
-  simd::dispatch(gemm_kernel::detail::GemmPackedB{})(alpha, am, b, beta, c, ldc, ws);
+  simd::dispatch(gemm_kernel::detail::GemmPackedB{})(alpha, am, b.source(), beta, c, ldc, ws);
 }
 
 /// C[M x N] = alpha * A * op(B) + beta * C with A pre-packed by pack_weights_a (M and K are A's).
@@ -213,8 +219,10 @@ void gemm(const PackedMatrix& a, Transpose trans_b, index_t n, float alpha, cons
   gemm_kernel::detail::check_leading("gemm", "ldc", ldc, n);
   const gemm_kernel::StridedMatrix<TB> bm{b, k, n, tb ? 1 : ldb, tb ? ldb : 1};
   a.check_for(gemm_kernel::Operand::a, gemm_kernel::running_blocking());
+  if (const kernel_library::Table* library = simd::library_kernels())
+    return library->gemm_packed_a(alpha, gemm_kernel::to_table(a.source()), gemm_kernel::to_table(bm), beta, c, ldc);
   const gemm_kernel::Workspace ws(m, n, k, false, true);
-  simd::dispatch(gemm_kernel::detail::GemmPackedA{})(alpha, a, bm, beta, c, ldc, ws);
+  simd::dispatch(gemm_kernel::detail::GemmPackedA{})(alpha, a.source(), bm, beta, c, ldc, ws);
 }
 
 LATENTKIT_NAMESPACE_END

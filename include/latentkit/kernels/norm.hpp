@@ -11,6 +11,8 @@
 #include <cmath>
 #include <string>
 
+#include "latentkit/backend/kernel_library/selection.hpp"
+#include "latentkit/backend/kernel_library/table.hpp"
 #include "latentkit/backend/simd/fma.hpp"
 #include "latentkit/kernels/activation.hpp"
 
@@ -166,6 +168,8 @@ void group_norm_impl(const char* op, TensorView<const float> x, TensorView<float
   const index_t batch = x.size(0);
   const index_t spatial = channels == 0 || batch == 0 ? 0 : x.numel() / (batch * channels);
   with_dense(x, y, [&](const float* in, float* out) {
+    if (const kernel_library::Table* library = simd::library_kernels())
+      return library->group_norm(Silu, in, out, batch, channels, spatial, groups, eps, g.data(), b.data());
     simd::dispatch(GroupNormKernel<Silu>{})(in, out, batch, channels, spatial, groups, eps, g.data(), b.data());
   });
 }
@@ -195,6 +199,8 @@ inline void layer_norm(TensorView<const float> x, TensorView<float> y, float eps
   const Tensor<float> b = ops_detail::affine_param("layer_norm", "beta", beta, cols);
   const index_t rows = cols == 0 ? 0 : x.numel() / cols;
   ops_detail::with_dense(x, y, [&](const float* in, float* out) {
+    if (const kernel_library::Table* library = simd::library_kernels())
+      return library->layer_norm(in, out, rows, cols, eps, g.data(), b.data());
     simd::dispatch(ops_detail::LayerNormKernel{})(in, out, rows, cols, eps, g.data(), b.data());
   });
 }

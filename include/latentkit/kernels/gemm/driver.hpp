@@ -15,12 +15,14 @@
 #include <mutex>
 #include <utility>
 
+#include "latentkit/backend/kernel_library/selection.hpp"
 #include "latentkit/backend/simd/arch.hpp"
 #include "latentkit/config/config.hpp"
 #include "latentkit/core/shape.hpp"
 #include "latentkit/kernels/gemm/blocking.hpp"
 #include "latentkit/kernels/gemm/microkernel.hpp"
 #include "latentkit/kernels/gemm/pack.hpp"
+#include "latentkit/kernels/gemm/table_operands.hpp"
 
 LATENTKIT_NAMESPACE_BEGIN
 namespace gemm_kernel {
@@ -34,8 +36,11 @@ inline void scale_output(index_t m, index_t n, float beta, float* c, index_t ldc
     for (index_t j = 0; j < n; ++j) c[i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
 }
 
-/// The blocking of the kernel simd::dispatch runs on this CPU.
-inline BlockingInfo running_blocking() noexcept { return simd::dispatch(detail::BlockingQuery{})(); }
+/// The blocking of the f32 kernel GEMM calls run on this CPU (a kernel-library table's, or simd::dispatch's).
+inline BlockingInfo running_blocking() {
+  if (const kernel_library::Table* library = simd::library_kernels()) return from_table(library->blocking);
+  return simd::dispatch(detail::BlockingQuery{})();
+}
 
 /// Packing memory kept between GEMM calls. A fresh block of a few MiB comes from the operating system on every
 /// call (the allocator returns large blocks when they are freed) and is page-faulted in, zeroed, page by page:

@@ -7,12 +7,14 @@
 #include <algorithm>
 #include <string>
 
+#include "latentkit/backend/kernel_library/selection.hpp"
 #include "latentkit/backend/simd/arch.hpp"
 #include "latentkit/config/config.hpp"
 #include "latentkit/core/error.hpp"
 #include "latentkit/kernels/gemm/blocking.hpp"
 #include "latentkit/kernels/gemm/driver.hpp"
 #include "latentkit/kernels/gemm/pack.hpp"
+#include "latentkit/kernels/gemm/table_operands.hpp"
 
 LATENTKIT_NAMESPACE_BEGIN
 namespace gemm_kernel {
@@ -53,11 +55,14 @@ class PackedMatrix {
     const StridedMatrix<T> oriented = operand == Operand::a ? m : m.transposed();  // panels run along rows
     p.layout_ = {oriented.rows, oriented.cols, operand == Operand::a ? bi.mr : bi.nr, bi.kc};
     p.storage_ = AlignedFloats(p.layout_.padded_extent() * p.layout_.depth);
-    simd::dispatch(Packer{})(operand, m, p.layout_, p.storage_.get());
+    if (const kernel_library::Table* library = simd::library_kernels())
+      library->pack(operand == Operand::a, to_table(m), to_table(p.source()), p.storage_.get());
+    else
+      simd::dispatch(Packer{})(operand, m, p.layout_, p.storage_.get());
     return p;
   }
 
- private:
+  /// Packs for the kernels of `Arch` (what pack() dispatches to).
   struct Packer {
     template <class Arch, class T>
     void operator()(Arch, Operand operand, const StridedMatrix<T>& m, const PrepackedLayout& layout,
@@ -79,6 +84,7 @@ class PackedMatrix {
     }
   };
 
+ private:
   Operand operand_ = Operand::b;
   PrepackedLayout layout_{};
   AlignedFloats storage_;
@@ -89,9 +95,9 @@ namespace detail {
 /// C = alpha * A * packed(B) + beta * C.
 struct GemmPackedB {
   template <class Arch, class T>
-  void operator()(Arch arch, float alpha, const StridedMatrix<T>& a, const PackedMatrix& b, float beta, float* c,
+  void operator()(Arch arch, float alpha, const StridedMatrix<T>& a, const PrepackedSource& b, float beta, float* c,
                   index_t ldc, const Workspace& ws) const noexcept {
-    run_blocked(arch, a.rows, b.cols(), a.cols, alpha, StridedASource<GemmBlocking<Arch>::mr, T>{a}, b.source(), beta,
+    run_blocked(arch, a.rows, b.layout.extent, a.cols, alpha, StridedASource<GemmBlocking<Arch>::mr, T>{a}, b, beta,
                 c, ldc, ws);
   }
 };
@@ -99,9 +105,9 @@ struct GemmPackedB {
 /// C = alpha * packed(A) * B + beta * C, B from any panel source (a strided matrix, an image's im2col).
 struct GemmPackedA {
   template <class Arch, class T>
-  void operator()(Arch arch, float alpha, const PackedMatrix& a, const StridedMatrix<T>& b, float beta, float* c,
+  void operator()(Arch arch, float alpha, const PrepackedSource& a, const StridedMatrix<T>& b, float beta, float* c,
                   index_t ldc, const Workspace& ws) const noexcept {
-    run_blocked(arch, a.rows(), b.cols, a.cols(), alpha, a.source(), StridedBSource<GemmBlocking<Arch>::nr, T>{b},
+    run_blocked(arch, a.layout.extent, b.cols, a.layout.depth, alpha, a, StridedBSource<GemmBlocking<Arch>::nr, T>{b},
                 beta, c, ldc, ws);
   }
 };
