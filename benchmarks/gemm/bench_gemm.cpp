@@ -1,7 +1,7 @@
 // GEMM and conv2d throughput: latentkit vs OpenBLAS vs Eigen, one thread and all threads.
 //
 // Names: gemm/<impl>/<shape>/threads:<n>, gemm_bf16/latentkit/<mode>/... (f32 kernel with bf16 weights, and the
-// vdpbf16ps kernel where the build targets AVX512-BF16), conv2d/latentkit/... and the GEMM each
+// vdpbf16ps kernel where it runs: compiled in or from the kernel library), conv2d/latentkit/... and the GEMM each
 // convolution reduces to (conv2d/gemm_equivalent/...). Counters: gflops and peak_fraction (support/peak.hpp).
 // Run: latentkit_gemm_bench --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 #include <cstdlib>
@@ -82,11 +82,14 @@ void bench_gemm_bf16(benchmark::State& state, Bf16Mode mode, Shape s, int thread
   const auto b = random_vector<bf16>(s.k * s.n, 2);
   std::vector<float> c(static_cast<std::size_t>(s.m * s.n));
   const PackedMatrix packed = mode == Bf16Mode::prepacked ? pack_weights_b(Transpose::no, s.k, s.n, b.data(), s.n) : PackedMatrix{};
-#if defined(LATENTKIT_HAS_AVX512_BF16_GEMM)
+  const bool dot = mode == Bf16Mode::vdpbf16ps || mode == Bf16Mode::vdpbf16ps_prepacked;
+  if (dot && !bf16_dot_available()) {
+    state.SkipWithError("no AVX512-BF16 kernel runs here");
+    return;
+  }
   const PackedBf16Weights pairs = mode == Bf16Mode::vdpbf16ps_prepacked
                                       ? pack_weights_b_bf16_dot(Transpose::no, s.k, s.n, b.data(), s.n)
                                       : PackedBf16Weights{};
-#endif
   for (auto _ : state) {
     switch (mode) {
       case Bf16Mode::convert_while_packing:
@@ -95,17 +98,12 @@ void bench_gemm_bf16(benchmark::State& state, Bf16Mode mode, Shape s, int thread
       case Bf16Mode::prepacked:
         gemm(Transpose::no, s.m, 1.0f, a.data(), s.k, packed, 0.0f, c.data(), s.n);
         break;
-#if defined(LATENTKIT_HAS_AVX512_BF16_GEMM)
       case Bf16Mode::vdpbf16ps:
         gemm_bf16_dot(Transpose::no, Transpose::no, s.m, s.n, s.k, 1.0f, a.data(), s.k, b.data(), s.n, 0.0f, c.data(), s.n);
         break;
       case Bf16Mode::vdpbf16ps_prepacked:
         gemm_bf16_dot(Transpose::no, s.m, 1.0f, a.data(), s.k, pairs, 0.0f, c.data(), s.n);
         break;
-#endif
-      default:
-        state.SkipWithError("this build has no AVX512-BF16 kernel");
-        return;
     }
     benchmark::DoNotOptimize(c.data());
     benchmark::ClobberMemory();
@@ -179,9 +177,8 @@ void register_all() {
       if (s.k < 320) continue;
       std::vector<std::pair<Bf16Mode, const char*>> modes = {{Bf16Mode::convert_while_packing, "convert_while_packing"},
                                                              {Bf16Mode::prepacked, "prepacked"}};
-#if defined(LATENTKIT_HAS_AVX512_BF16_GEMM)
-      modes.insert(modes.end(), {{Bf16Mode::vdpbf16ps, "vdpbf16ps"}, {Bf16Mode::vdpbf16ps_prepacked, "vdpbf16ps_prepacked"}});
-#endif
+      if (bf16_dot_available())
+        modes.insert(modes.end(), {{Bf16Mode::vdpbf16ps, "vdpbf16ps"}, {Bf16Mode::vdpbf16ps_prepacked, "vdpbf16ps_prepacked"}});
       for (const auto& [mode, name] : modes)
         timed(benchmark::RegisterBenchmark(("gemm_bf16/latentkit/" + std::string(name) + "/" + s.label + suffix).c_str(),
                                            bench_gemm_bf16, mode, s, t), t);

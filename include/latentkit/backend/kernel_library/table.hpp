@@ -97,8 +97,19 @@ struct Table {
   void (*geglu)(const float* x, float* y, extent rows, extent half);
 };
 
+/// The AVX512-BF16 vdpbf16ps GEMM (kernels/gemm/bf16_dot.hpp): A float, rounded to bf16 while packed; B bf16.
+struct Bf16DotTable {
+  const char* arch;  // "avx512bw+avx512bf16"
+  void (*gemm)(float alpha, const Matrix& a, const Matrix& b, float beta, float* c, extent ldc);
+  /// Packs all of B [K x N] into pair panels (PackedBf16Weights' layout).
+  void (*pack)(const Matrix& b, std::uint16_t* out);
+  void (*gemm_packed)(float alpha, const Matrix& a, const std::uint16_t* b, extent k, extent n, float beta, float* c,
+                      extent ldc);
+};
+
 // Defined in the kernel library, one translation unit per level.
 const Table& x86_64_v3() noexcept;
 const Table& x86_64_v4() noexcept;
+const Bf16DotTable& x86_64_v4_bf16() noexcept;  // -march=x86-64-v4 -mavx512bf16
 
 }  // namespace latentkit::kernel_library
