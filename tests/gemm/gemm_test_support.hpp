@@ -58,4 +58,32 @@ inline void check_within_bound(const std::vector<double>& exact, const std::vect
   CHECK(worst_ratio <= 1.0);
 }
 
+struct GemmCase {
+  index_t m, n, k;
+};
+
+/// Checks C (row stride ldc) against alpha * sum_k A(i, k) B(k, j) + beta * C0 computed in float64, within the
+/// float32 error bound, and that C's padding columns are untouched. C0 is not read when beta == 0.
+template <class AOf, class BOf>
+void check_product(const GemmCase& s, const AOf& A, const BOf& B, float alpha, float beta, const std::vector<float>& c0,
+                   const std::vector<float>& c, index_t ldc) {
+  std::vector<double> exact, magnitude;
+  std::vector<float> computed;
+  for (index_t i = 0; i < s.m; ++i)
+    for (index_t j = 0; j < s.n; ++j) {
+      double sum = 0.0, abs_sum = 0.0;
+      for (index_t p = 0; p < s.k; ++p) {
+        sum += static_cast<double>(A(i, p)) * B(p, j);
+        abs_sum += std::abs(static_cast<double>(A(i, p)) * B(p, j));
+      }
+      const double old = beta == 0.0f ? 0.0 : c0[static_cast<std::size_t>(i * ldc + j)];
+      exact.push_back(alpha * sum + beta * old);
+      magnitude.push_back(std::abs(alpha) * abs_sum + std::abs(beta * old));
+      computed.push_back(c[static_cast<std::size_t>(i * ldc + j)]);
+    }
+  check_within_bound(exact, magnitude, computed, s.k);
+  for (index_t i = 0; i < s.m; ++i)
+    for (index_t j = s.n; j < ldc; ++j) REQUIRE(c[static_cast<std::size_t>(i * ldc + j)] == c0[static_cast<std::size_t>(i * ldc + j)]);
+}
+
 }  // namespace gemm_test

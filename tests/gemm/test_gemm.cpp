@@ -9,14 +9,12 @@
 #include "latentkit/kernels/reference/gemm_conv.hpp"
 
 using namespace latentkit;
+using gemm_test::check_product;
 using gemm_test::check_within_bound;
+using gemm_test::GemmCase;
 using gemm_test::random_values;
 
 namespace {
-
-struct GemmCase {
-  index_t m, n, k;
-};
 
 // Extents around the register tile (MR = 6/14, NR = 16/32), the K slice (512 AVX2, 768 AVX-512), the M block
 // (72/112) and the N block (2048/1344), plus degenerate 1s; the last two cross all three blocks at once. The
@@ -25,30 +23,6 @@ struct GemmCase {
 const GemmCase shapes[] = {{1, 1, 1},      {1, 17, 33},   {7, 1, 19},    {5, 9, 1},     {6, 16, 256},
                            {13, 31, 257},  {150, 70, 300}, {3, 4113, 5}, {170, 33, 513}, {64, 64, 64},
                            {75, 2051, 530}, {117, 1377, 769}};
-
-/// Checks C (row stride ldc) against alpha * sum_k A(i, k) B(k, j) + beta * C0 computed in float64, within the
-/// float32 error bound, and that C's padding columns are untouched. C0 is not read when beta == 0.
-template <class AOf, class BOf>
-void check_product(const GemmCase& s, const AOf& A, const BOf& B, float alpha, float beta, const std::vector<float>& c0,
-                   const std::vector<float>& c, index_t ldc) {
-  std::vector<double> exact, magnitude;
-  std::vector<float> computed;
-  for (index_t i = 0; i < s.m; ++i)
-    for (index_t j = 0; j < s.n; ++j) {
-      double sum = 0.0, abs_sum = 0.0;
-      for (index_t p = 0; p < s.k; ++p) {
-        sum += static_cast<double>(A(i, p)) * B(p, j);
-        abs_sum += std::abs(static_cast<double>(A(i, p)) * B(p, j));
-      }
-      const double old = beta == 0.0f ? 0.0 : c0[static_cast<std::size_t>(i * ldc + j)];
-      exact.push_back(alpha * sum + beta * old);
-      magnitude.push_back(std::abs(alpha) * abs_sum + std::abs(beta * old));
-      computed.push_back(c[static_cast<std::size_t>(i * ldc + j)]);
-    }
-  check_within_bound(exact, magnitude, computed, s.k);
-  for (index_t i = 0; i < s.m; ++i)
-    for (index_t j = s.n; j < ldc; ++j) REQUIRE(c[static_cast<std::size_t>(i * ldc + j)] == c0[static_cast<std::size_t>(i * ldc + j)]);
-}
 
 /// Runs one BLAS-style product and checks every element of C (and that C's padding is untouched).
 template <class TA, class TB>

@@ -86,7 +86,7 @@ bool same_bits(const std::vector<Tensor<float>>& x, const std::vector<Tensor<flo
 std::vector<const kernel_library::Table*> runnable_tables() {
   std::vector<const kernel_library::Table*> tables;
   for (const kernel_library::Table* t : simd::library_tables())
-    if (simd::detail::cpu_runs(*t)) tables.push_back(t);
+    if (simd::cpu_runs(*t)) tables.push_back(t);
   return tables;
 }
 
@@ -111,23 +111,13 @@ TEST_CASE("each kernel-library level gives the bits of the compiled-in kernels o
       CHECK(same_bits(from_library, compiled_in));
       ++compared;
     }
-    // Any level, against float64: the first product is alpha * A B + beta * C_initial.
+    // Any level, against float64: the first product is 1.5 A B + 0.5 C0.
     const index_t m = 37, n = 53, k = 1100;
     const Tensor<float> a = random_tensor({m, k}, 1), b = random_tensor({k, n}, 2), c0 = random_tensor({m, n}, 4);
-    std::vector<double> exact, magnitude;
-    std::vector<float> computed;
-    for (index_t i = 0; i < m; ++i)
-      for (index_t j = 0; j < n; ++j) {
-        double sum = 0.0, abs_sum = 0.0;
-        for (index_t p = 0; p < k; ++p) {
-          sum += static_cast<double>(a(i, p)) * b(p, j);
-          abs_sum += std::abs(static_cast<double>(a(i, p)) * b(p, j));
-        }
-        exact.push_back(1.5 * sum + 0.5 * c0(i, j));
-        magnitude.push_back(1.5 * abs_sum + 0.5 * std::abs(c0(i, j)));
-        computed.push_back(from_library[0](i, j));
-      }
-    gemm_test::check_within_bound(exact, magnitude, computed, k);
+    const std::vector<float> c0_values(c0.data(), c0.data() + c0.numel());
+    const std::vector<float> computed(from_library[0].data(), from_library[0].data() + from_library[0].numel());
+    gemm_test::check_product(gemm_test::GemmCase{m, n, k}, [&](index_t i, index_t p) { return a(i, p); },
+                             [&](index_t p, index_t j) { return b(p, j); }, 1.5f, 0.5f, c0_values, computed, n);
   }
   // A -march=native build on a CPU the library has a level for compares at least that level bit for bit.
   if (simd::cpu_levels().x86_64_v4 && compiled_arch == "avx512bw") CHECK(compared >= 1);
@@ -190,7 +180,7 @@ TEST_CASE("kernel choices are parsed by name and an unrunnable one is refused") 
   CHECK_THROWS_WITH(simd::parse_kernel_choice("avx9"), Catch::Contains("\"x86-64-v3\""));
   const ChoiceScope restore;
   for (const simd::KernelChoice level : {simd::KernelChoice::x86_64_v3, simd::KernelChoice::x86_64_v4}) {
-    const bool runnable = simd::detail::table_for(level) != nullptr;
+    const bool runnable = simd::level_table(level) != nullptr;
     if (runnable) {
       CHECK_NOTHROW(simd::choose_kernels(level));
     } else {

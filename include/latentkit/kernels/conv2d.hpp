@@ -100,14 +100,16 @@ inline void conv2d(TensorView<const float> input, const PackedConv2dWeights& wei
   const bool has_bias = bias.rank() != 0 && bias.numel() != 0;
   if (has_bias && (bias.rank() != 1 || bias.size(0) != weights.out_channels))
     throw ShapeError("conv2d: bias must be [" + std::to_string(weights.out_channels) + "], got " + bias.shape().str());
-  const Tensor<float> dense_bias = has_bias ? contiguous(bias) : Tensor<float>();
+  // The kernel reads the bias as a plain array: a strided one (rare) is copied once per call.
+  const Tensor<float> bias_copy = has_bias && bias.stride(0) != 1 ? contiguous(bias) : Tensor<float>();
+  const float* bias_data = !has_bias ? nullptr : bias.stride(0) == 1 ? bias.data() : bias_copy.data();
   const index_t pixels = out_h * out_w;
   weights.matrix.check_for(gemm_kernel::Operand::a, gemm_kernel::running_blocking());
   const kernel_library::Conv2dCall call{input.data(), batch, height, width,
                                         {input.stride(0), input.stride(1), input.stride(2), input.stride(3)},
                                         weights.kernel_h, weights.kernel_w, geometry.stride_h, geometry.stride_w,
                                         geometry.pad_top, geometry.pad_bottom, geometry.pad_left, geometry.pad_right,
-                                        out_w, pixels, has_bias ? dense_bias.data() : nullptr, output.data(),
+                                        out_w, pixels, bias_data, output.data(),
                                         output.stride(0)};
   if (batch == 0) return;
   if (const kernel_library::Table* library = simd::library_kernels())

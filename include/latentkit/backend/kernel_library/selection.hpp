@@ -16,6 +16,7 @@
 #include <array>
 #include <atomic>
 #include <cstdlib>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -60,13 +61,30 @@ inline std::string_view kernel_choice_name(KernelChoice c) noexcept {
   return "auto";
 }
 
-/// The kernel library's tables this program links, best first (none without the library).
-inline std::vector<const kernel_library::Table*> library_tables() {
+/// The kernel library's tables this program links, best first (empty without the library).
+inline std::span<const kernel_library::Table* const> library_tables() noexcept {
 #if LATENTKIT_HAS_KERNEL_LIBRARY
-  return {&kernel_library::x86_64_v4(), &kernel_library::x86_64_v3()};
+  static const kernel_library::Table* const tables[] = {&kernel_library::x86_64_v4(), &kernel_library::x86_64_v3()};
+  return tables;
 #else
   return {};
 #endif
+}
+
+/// The library table of a level this CPU runs (null: another choice, no library, or the CPU lacks the level).
+inline const kernel_library::Table* level_table(KernelChoice level) noexcept {
+#if LATENTKIT_HAS_KERNEL_LIBRARY
+  const CpuLevels cpu = cpu_levels();
+  if (level == KernelChoice::x86_64_v4 && cpu.x86_64_v4) return &kernel_library::x86_64_v4();
+  if (level == KernelChoice::x86_64_v3 && cpu.x86_64_v3) return &kernel_library::x86_64_v3();
+#endif
+  (void)level;
+  return nullptr;
+}
+
+/// Whether this CPU runs a library table.
+inline bool cpu_runs(const kernel_library::Table& t) {
+  return level_table(parse_kernel_choice(t.level)) == &t;
 }
 
 /// The library's vdpbf16ps GEMM when it is linked, this CPU has AVX512-BF16 and the choice allows it (automatic
@@ -82,23 +100,10 @@ struct ArchVersion {
 /// The xsimd version of the best compiled-in architecture this CPU runs.
 inline unsigned compiled_in_version() noexcept { return dispatch(ArchVersion{})(); }
 
-inline bool cpu_runs(const kernel_library::Table& t) noexcept {
-  const CpuLevels cpu = cpu_levels();
-  return std::string_view(t.level) == "x86-64-v4" ? cpu.x86_64_v4 : std::string_view(t.level) == "x86-64-v3" && cpu.x86_64_v3;
-}
-
-/// The library table for a forced level (null: not linked, or the CPU cannot run it).
-inline const kernel_library::Table* table_for(KernelChoice c) {
-  const std::string_view level = kernel_choice_name(c);
-  for (const kernel_library::Table* t : library_tables())
-    if (t->level == level && cpu_runs(*t)) return t;
-  return nullptr;
-}
-
 /// The best table this CPU runs, when it is better than the compiled-in kernels.
 inline const kernel_library::Table* automatic_table() {
-  for (const kernel_library::Table* t : library_tables())
-    if (cpu_runs(*t)) return t->arch_version > compiled_in_version() ? t : nullptr;
+  for (const KernelChoice level : {KernelChoice::x86_64_v4, KernelChoice::x86_64_v3})
+    if (const kernel_library::Table* t = level_table(level)) return t->arch_version > compiled_in_version() ? t : nullptr;
   return nullptr;
 }
 
@@ -109,7 +114,7 @@ inline std::atomic<int>& choice_state() noexcept {
 }
 
 inline void check_satisfiable(KernelChoice c, std::string_view source) {
-  if (c == KernelChoice::automatic || c == KernelChoice::compiled_in || table_for(c)) return;
+  if (c == KernelChoice::automatic || c == KernelChoice::compiled_in || level_table(c)) return;
   const bool linked = !library_tables().empty();
   throw Error(std::string(source) + " asks for the " + std::string(kernel_choice_name(c)) + " kernels, but " +
               (linked ? "this CPU cannot run them" : "this program does not link the kernel library (latentkit::kernels)"));
@@ -144,14 +149,12 @@ inline const kernel_library::Table* library_kernels() {
   if constexpr (!LATENTKIT_HAS_KERNEL_LIBRARY) {
     return nullptr;
   } else {
-    switch (kernel_choice()) {
-      case KernelChoice::compiled_in: return nullptr;
-      case KernelChoice::automatic: {
-        static const kernel_library::Table* const best = detail::automatic_table();
-        return best;
-      }
-      default: return detail::table_for(kernel_choice());
+    const KernelChoice choice = kernel_choice();
+    if (choice == KernelChoice::automatic) {
+      static const kernel_library::Table* const best = detail::automatic_table();
+      return best;
     }
+    return level_table(choice);  // null for compiled_in
   }
 }
 
@@ -180,7 +183,7 @@ inline KernelReport kernel_report() {
   KernelReport r;
   r.compiled_in = best_arch_name();
   for (const kernel_library::Table* t : library_tables())
-    r.library.push_back(std::string(t->level) + " (" + t->arch + (detail::cpu_runs(*t) ? "" : ", not on this CPU") + ")");
+    r.library.push_back(std::string(t->level) + " (" + t->arch + (cpu_runs(*t) ? "" : ", not on this CPU") + ")");
   const CpuLevels cpu = cpu_levels();
   unsigned best_version = detail::compiled_in_version();
   std::string best_name = r.compiled_in;

@@ -1,1 +1,0 @@
-// No per-level FMA loops in this build (no kernel library): support/peak.hpp dispatches its own FmaLoop.
