@@ -1,12 +1,18 @@
 // Linear layer y = x W^T + b in the torch convention (weight [out, in], optional bias [out]). prepare() packs W
-// once into the GEMM micro-kernel's panels so that every later call skips the packing of the weights.
+// once into the GEMM micro-kernel's panels so that every later call skips the packing of the weights; with
+// WeightType::bf16 it packs bf16 pair panels for the vdpbf16ps GEMM instead (nn/weights.hpp).
 #pragma once
+#include <algorithm>
 #include <string>
 
 #include "latentkit/config/config.hpp"
 #include "latentkit/core/error.hpp"
 #include "latentkit/core/tensor.hpp"
+#include "latentkit/core/convert.hpp"
 #include "latentkit/kernels/gemm.hpp"
+#include "latentkit/kernels/gemm/bf16_dot.hpp"
+#include "latentkit/nn/profile.hpp"
+#include "latentkit/nn/weights.hpp"
 
 LATENTKIT_NAMESPACE_BEGIN
 
@@ -24,7 +30,9 @@ class Linear {
   index_t in_features() const { return weight.size(1); }
   index_t out_features() const { return weight.size(0); }
   bool has_bias() const noexcept { return has_bias_; }
-  bool prepared() const noexcept { return !packed_.empty(); }
+  bool prepared() const noexcept { return !packed_.empty() || bf16_dot_; }
+  /// Whether prepare() chose the vdpbf16ps GEMM (WeightType::bf16 on a CPU that has it).
+  bool runs_bf16_dot() const noexcept { return bf16_dot_; }
 
   template <class Visit>
   void visit_parameters(Visit&& visit, const std::string& prefix = "") {
@@ -34,11 +42,35 @@ class Linear {
 
   /// Packs the weights for the GEMM (after loading; call again if `weight` changes). Unprepared layers still
   /// work, packing W on every call.
-  void prepare() { packed_ = pack_weights_b(Transpose::yes, in_features(), out_features(), weight.data(), in_features()); }
+  void prepare() { prepare(WeightOptions{}); }
+  void prepare(const WeightOptions& options) {
+    const index_t in = in_features(), out = out_features();
+    packed_ = PackedMatrix();
+    packed_bf16_ = PackedBf16Weights();
+    bf16_dot_ = false;
+    if (options.type == WeightType::bf16) {
+      Tensor<bf16> rounded(weight.shape());
+      convert(weight.data(), rounded.data(), static_cast<std::size_t>(weight.numel()));
+      if (bf16_dot_available()) {
+        packed_bf16_ = pack_weights_b_bf16_dot(Transpose::yes, in, out, rounded.data(), in);
+        bf16_dot_ = true;
+      } else {
+        packed_ = pack_weights_b(Transpose::yes, in, out, rounded.data(), in);  // the bf16 values, widened
+      }
+    } else {
+      packed_ = pack_weights_b(Transpose::yes, in, out, weight.data(), in);
+    }
+    if (options.release_unpacked) weight = Tensor<float>(weight.shape());  // address space only, no pages
+  }
+
+  /// 2 * rows * in * out: the multiply-adds of one forward over `rows` rows.
+  double flops(index_t rows) const noexcept {
+    return 2.0 * static_cast<double>(rows) * static_cast<double>(in_features()) * static_cast<double>(out_features());
+  }
 
   /// y [rows, out] = x [rows, in] W^T + b. Rows of x and y may be strided; elements within a row must be
   /// contiguous (a strided x goes through a dense copy).
-  void forward(TensorView<const float> x, TensorView<float> y) const {
+  void forward(TensorView<const float> x, TensorView<float> y, Profile* profile = nullptr) const {
     const index_t in = in_features(), out = out_features();
     if (x.rank() != 2 || x.size(1) != in || y.rank() != 2 || y.size(0) != x.size(0) || y.size(1) != out)
       throw ShapeError("Linear [" + std::to_string(out) + " x " + std::to_string(in) + "]: input " + x.shape().str() +
@@ -51,17 +83,32 @@ class Linear {
       x = dense.view();
     }
     const index_t rows = x.size(0);
+    apply(Transpose::no, rows, x.data(), rows > 1 ? x.stride(0) : in, y.data(), rows > 1 ? y.stride(0) : out, false,
+          profile);
+  }
+
+  /// y (+)= op(a) W^T + b over `rows` rows, the GEMM form every forward uses. op(a) is [rows, in]: a itself
+  /// (leading dimension lda), or with trans_a the transpose of an [in, rows] matrix, i.e. the columns of an NCHW
+  /// item as tokens (a 1x1 convolution that outputs tokens). `accumulate` adds onto y (a fused residual).
+  void apply(Transpose trans_a, index_t rows, const float* a, index_t lda, float* y, index_t ldc, bool accumulate,
+             Profile* profile = nullptr) const {
+    const ProfileScope scope(profile, LayerKind::linear, flops(rows));
+    const index_t in = in_features(), out = out_features();
     if (rows == 0 || out == 0) return;
-    // Start from the bias and accumulate (beta = 1): no separate pass over y.
+    // Start from the bias (or add it to y) and accumulate (beta = 1): no separate pass over y.
     for (index_t r = 0; r < rows; ++r) {
-      float* yr = y.data() + r * y.stride(0);
-      for (index_t c = 0; c < out; ++c) yr[c] = has_bias_ ? bias.data()[c] : 0.0f;
+      float* yr = y + r * ldc;
+      if (!accumulate) std::fill(yr, yr + out, 0.0f);
+      if (has_bias_)
+        for (index_t c = 0; c < out; ++c) yr[c] += bias.data()[c];
     }
-    const index_t lda = rows > 1 ? x.stride(0) : in, ldc = rows > 1 ? y.stride(0) : out;
-    if (prepared())
-      gemm(Transpose::no, rows, 1.0f, x.data(), lda, packed_, 1.0f, y.data(), ldc);
+    if (rows == 1) ldc = out;
+    if (bf16_dot_)
+      gemm_bf16_dot(trans_a, rows, 1.0f, a, lda, packed_bf16_, 1.0f, y, ldc);
+    else if (!packed_.empty())
+      gemm(trans_a, rows, 1.0f, a, lda, packed_, 1.0f, y, ldc);
     else
-      gemm(Transpose::no, Transpose::yes, rows, out, in, 1.0f, x.data(), lda, weight.data(), in, 1.0f, y.data(), ldc);
+      gemm(trans_a, Transpose::yes, rows, out, in, 1.0f, a, lda, weight.data(), in, 1.0f, y, ldc);
   }
 
   /// Allocating form for x [..., in] (contiguous): returns [..., out].
@@ -80,7 +127,9 @@ class Linear {
 
  private:
   bool has_bias_ = true;
+  bool bf16_dot_ = false;
   PackedMatrix packed_;
+  PackedBf16Weights packed_bf16_;
 };
 
 LATENTKIT_NAMESPACE_END
