@@ -42,8 +42,7 @@ class Conv2d {
   void prepare() { prepare(WeightOptions{}); }
   void prepare(const WeightOptions& options) {
     if (options.type == WeightType::bf16) {
-      Tensor<bf16> rounded(weight.shape());
-      convert(weight.data(), rounded.data(), static_cast<std::size_t>(weight.numel()));
+      const Tensor<bf16> rounded = round_to_bf16(weight);
       packed_ = pack_conv2d_weights(std::as_const(rounded).view());
     } else {
       packed_ = pack_conv2d_weights(std::as_const(weight).view());

@@ -49,8 +49,7 @@ class Linear {
     packed_bf16_ = PackedBf16Weights();
     bf16_dot_ = false;
     if (options.type == WeightType::bf16) {
-      Tensor<bf16> rounded(weight.shape());
-      convert(weight.data(), rounded.data(), static_cast<std::size_t>(weight.numel()));
+      const Tensor<bf16> rounded = round_to_bf16(weight);
       if (bf16_dot_available()) {
         packed_bf16_ = pack_weights_b_bf16_dot(Transpose::yes, in, out, rounded.data(), in);
         bf16_dot_ = true;

@@ -93,8 +93,7 @@ class ChannelProjection {
   }
   void prepare(const WeightOptions& options = {}) {
     if (options.type == WeightType::bf16) {  // the bf16 values, widened: there is no packed-A vdpbf16ps path
-      Tensor<bf16> rounded(weight.shape());
-      convert(weight.data(), rounded.data(), static_cast<std::size_t>(weight.numel()));
+      const Tensor<bf16> rounded = round_to_bf16(weight);
       packed_ = pack_weights_a(Transpose::no, channels(), in_features(), rounded.data(), in_features());
     } else {
       packed_ = pack_weights_a(Transpose::no, channels(), in_features(), weight.data(), in_features());

@@ -2,7 +2,7 @@
 // two sets of state-dict names.
 //   h = conv1(SiLU(norm1(x))) + emb_proj(SiLU(emb))[:, :, None, None]     (UNet only: the time embedding)
 //   h = conv2(SiLU(norm2(h)))                                             (dropout is the identity at inference)
-//   y = skip(x) + h        skip = identity, or a 1x1 conv when the channel count changes
+//   y = shortcut(x) + h    shortcut: the identity, or a 1x1 conv when the channel count changes
 // The time embedding is folded into conv1's bias per batch item, so it costs no pass over the activations.
 #pragma once
 #include <string>

@@ -14,7 +14,9 @@
 #include <utility>
 
 #include "latentkit/config/config.hpp"
+#include "latentkit/core/convert.hpp"
 #include "latentkit/core/names.hpp"
+#include "latentkit/core/tensor.hpp"
 
 LATENTKIT_NAMESPACE_BEGIN
 
@@ -32,5 +34,12 @@ struct WeightOptions {
   WeightType type = WeightType::f32;
   bool release_unpacked = false;  ///< free the float32 load targets once packed
 };
+
+/// The weights rounded to bf16 (round to nearest even): what every layer packs for WeightType::bf16.
+inline Tensor<bf16> round_to_bf16(const Tensor<float>& weights) {
+  Tensor<bf16> rounded(weights.shape());
+  convert(weights.data(), rounded.data(), static_cast<std::size_t>(weights.numel()));
+  return rounded;
+}
 
 LATENTKIT_NAMESPACE_END
