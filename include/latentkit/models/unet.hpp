@@ -25,6 +25,7 @@
 #include "latentkit/denoisers/prediction.hpp"
 #include "latentkit/kernels/activation.hpp"
 #include "latentkit/kernels/resample.hpp"
+#include "latentkit/models/config_json.hpp"
 #include "latentkit/nn/conv2d.hpp"
 #include "latentkit/nn/group_norm.hpp"
 #include "latentkit/nn/linear.hpp"
@@ -80,50 +81,28 @@ struct UNetConfig {
   /// values). `where` names the source in errors.
   UNetConfig with_json(const nlohmann::json& j, const std::string& where) const {
     UNetConfig c = *this;
-    if (!j.is_object()) throw FormatError(where + ": the UNet config is not a JSON object");
-    const auto integer = [&](const char* field, index_t& out) {
-      if (const auto it = j.find(field); it != j.end()) {
-        if (!it->is_number_integer()) throw FormatError(where + ": UNet config field '" + field + "' is not an integer");
-        out = it->get<index_t>();
-      }
-    };
-    const auto list = [&](const char* field, std::vector<index_t>& out) {
-      if (const auto it = j.find(field); it != j.end()) {
-        if (!it->is_array() || it->empty()) throw FormatError(where + ": UNet config field '" + field + "' is not a list");
-        out.clear();
-        for (const auto& v : *it) {
-          if (!v.is_number_integer()) throw FormatError(where + ": UNet config field '" + field + "' holds a non-integer");
-          out.push_back(v.get<index_t>());
-        }
-      }
-    };
-    const auto boolean = [&](const char* field, bool& out) {
-      if (const auto it = j.find(field); it != j.end()) {
-        if (!it->is_boolean()) throw FormatError(where + ": UNet config field '" + field + "' is not a boolean");
-        out = it->get<bool>();
-      }
-    };
-    integer("in_channels", c.in_channels);
-    integer("out_channels", c.out_channels);
-    integer("model_channels", c.model_channels);
-    integer("num_res_blocks", c.num_res_blocks);
-    list("channel_mult", c.channel_mult);
-    list("attention_resolutions", c.attention_resolutions);
-    if (j.contains("num_heads") || j.contains("num_head_channels")) c.num_heads = -1, c.num_head_channels = -1;
-    integer("num_heads", c.num_heads);
-    integer("num_head_channels", c.num_head_channels);
+    const ConfigFields f(j, where, "UNet");
+    f.integer("in_channels", c.in_channels);
+    f.integer("out_channels", c.out_channels);
+    f.integer("model_channels", c.model_channels);
+    f.integer("num_res_blocks", c.num_res_blocks);
+    f.integers("channel_mult", c.channel_mult);
+    f.integers("attention_resolutions", c.attention_resolutions, true);
+    if (f.has("num_heads") || f.has("num_head_channels")) c.num_heads = -1, c.num_head_channels = -1;
+    f.integer("num_heads", c.num_heads);
+    f.integer("num_head_channels", c.num_head_channels);
     if (const auto it = j.find("transformer_depth"); it != j.end() && it->is_array()) {
       std::vector<index_t> depths;
-      list("transformer_depth", depths);
+      f.integers("transformer_depth", depths);
       for (index_t d : depths)
-        if (d != depths[0]) throw FormatError(where + ": per-level transformer_depth is not supported yet");
+        if (d != depths[0]) f.fail("per-level transformer_depth is not supported yet");
       c.transformer_depth = depths[0];
     } else {
-      integer("transformer_depth", c.transformer_depth);
+      f.integer("transformer_depth", c.transformer_depth);
     }
-    integer("context_dim", c.context_dim);
-    boolean("use_linear_in_transformer", c.use_linear_in_transformer);
-    boolean("legacy", c.legacy);
+    f.integer("context_dim", c.context_dim);
+    f.boolean("use_linear_in_transformer", c.use_linear_in_transformer);
+    f.boolean("legacy", c.legacy);
     c.validate(where);
     return c;
   }

@@ -34,7 +34,7 @@ class ResBlock {
         norm2(out_channels, 32, eps), conv2(out_channels, out_channels, 3, Conv2dGeometry::padded(1)),
         names_(names), has_emb_(emb_channels > 0), has_skip_(in_channels != out_channels) {
     if (has_emb_) emb_proj = Linear(emb_channels, out_channels);
-    if (has_skip_) skip = Conv2d(in_channels, out_channels, 1, Conv2dGeometry{});
+    if (has_skip_) skip = Conv2d(in_channels, out_channels, 1, Conv2dGeometry::padded(0));
   }
 
   GroupNorm norm1;
