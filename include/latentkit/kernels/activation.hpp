@@ -1,4 +1,5 @@
-// Activations on float tensors: SiLU, GELU (erf and tanh forms), QuickGELU, GEGLU, softmax over the last axis.
+// Activations on float tensors: SiLU, GELU (erf and tanh forms), QuickGELU, ReLU, the 3 tanh(x/3) clamp, GEGLU,
+// softmax over the last axis.
 //
 // Every function is vectorised with xsimd math (exp, erf, tanh; about 1-2 ulp in xsimd 8.1) and threaded over
 // fixed chunks. The element-wise activations run on core/elementwise.hpp's machinery: the tail of an array goes
@@ -36,6 +37,14 @@ struct GeluTanh {  // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))): torch's a
     const B inner = B(0.79788456080286536f) * simd::fma(B(0.044715f) * x * x, x, x);
     return B(0.5f) * x * (B(1.0f) + xsimd::tanh(inner));
   }
+};
+struct Relu {
+  template <class B>
+  B operator()(B x) const noexcept { return xsimd::max(x, B(0.0f)); }
+};
+struct SoftClamp3 {  // tanh(x / 3) * 3: TAESD's decoder input clamp
+  template <class B>
+  B operator()(B x) const noexcept { return xsimd::tanh(x / B(3.0f)) * B(3.0f); }
 };
 struct QuickGelu {  // x * sigmoid(1.702 x): openai CLIP
   template <class B>
@@ -189,6 +198,13 @@ inline void geglu(TensorView<const float> x, TensorView<float> y) {
 }
 
 /// Allocating forms.
+/// y = max(x, 0).
+inline void relu(TensorView<const float> x, TensorView<float> y) { ops_detail::apply_unary<activation::Relu>("relu", x, y); }
+/// y = 3 tanh(x / 3): a smooth clamp to (-3, 3).
+inline void soft_clamp3(TensorView<const float> x, TensorView<float> y) {
+  ops_detail::apply_unary<activation::SoftClamp3>("soft_clamp3", x, y);
+}
+
 inline Tensor<float> silu(TensorView<const float> x) { Tensor<float> y(x.shape()); silu(x, y.view()); return y; }
 inline Tensor<float> gelu(TensorView<const float> x) { Tensor<float> y(x.shape()); gelu(x, y.view()); return y; }
 inline Tensor<float> gelu_tanh(TensorView<const float> x) { Tensor<float> y(x.shape()); gelu_tanh(x, y.view()); return y; }
