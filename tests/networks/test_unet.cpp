@@ -4,7 +4,12 @@
 
 #include <vector>
 
+#include <xtensor/xarray.hpp>
+
+#include "latentkit/denoisers/guidance.hpp"
 #include "latentkit/models/unet.hpp"
+#include "latentkit/models/unet_network.hpp"
+#include "latentkit/schedules/discrete.hpp"
 #include "latentkit/nn/parameters.hpp"
 #include "network_fixtures.hpp"
 
@@ -85,4 +90,56 @@ TEST_CASE("UNet rejects inputs of the wrong shape by name") {
   REQUIRE_THROWS_WITH(unet.forward(x.view(), std::span<const float>(t.data(), 1), context.view()), Catch::Contains("timesteps"));
   const Tensor<float> wide({context.size(0), context.size(1), context.size(2) + 1});
   REQUIRE_THROWS_WITH(unet.forward(x.view(), t, wide.view()), Catch::Contains("context"));
+}
+
+namespace {
+xt::xarray<float> to_xarray(TensorView<const float> v) {
+  std::vector<std::size_t> shape(v.shape().begin(), v.shape().end());
+  xt::xarray<float> out = xt::xarray<float>::from_shape(shape);
+  const Tensor<float> dense = contiguous(v);
+  std::copy(dense.data(), dense.data() + dense.numel(), out.data());
+  return out;
+}
+}  // namespace
+
+TEST_CASE("UNet as the network of DiscreteTimeDenoiser and classifier-free guidance") {
+  for (const auto& c : unet_cases()) {
+    const SafetensorsFile io(latentkit_test::fixture(c.io_file));
+    UNet unet = unet_of(io);
+    const Tensor<float> x = io.load<float>("x"), context = io.load<float>("context");
+    const auto t = timesteps_of(io);
+    const xt::xarray<float> x0 = to_xarray(x.view().slice(0, 0, 1)), c0 = to_xarray(context.view().slice(0, 0, 1));
+    const xt::xarray<float> c1 = to_xarray(context.view().slice(0, 1, 2));
+    // The network form: one timestep for the batch, no copies, the same numbers as forward().
+    const UNetNetwork net(unet);
+    const xt::xarray<float> out = net(x0, t[0], c0);
+    const Tensor<float> direct = unet.forward(contiguous(x.view().slice(0, 0, 1)).view(), std::span<const float>(&t[0], 1),
+                                              contiguous(context.view().slice(0, 0, 1)).view());
+    CHECK(std::equal(direct.data(), direct.data() + direct.numel(), out.data()));
+
+    for (const Prediction p : {Prediction::epsilon, Prediction::v_prediction}) {
+      UNetConfig config = unet.config();
+      config.prediction = p;
+      UNet typed(config);
+      const auto [file, prefix] = weights_of(io);
+      load_parameters(typed, SafetensorsFile(file), prefix);
+      auto model = make_unet_denoiser(typed, DiscreteSchedule<double>::compvis());
+      const double sigma = 3.0;
+      const double c_in = 1.0 / std::sqrt(sigma * sigma + 1.0);
+      const double tt = DiscreteSchedule<double>::compvis().sigma_to_t(sigma);
+      const xt::xarray<float> scaled = x0 * c_in;
+      const xt::xarray<float> raw = UNetNetwork(typed)(scaled, tt, c0);
+      const xt::xarray<float> want = p == Prediction::epsilon
+                                         ? xt::xarray<float>(x0 - sigma * raw)
+                                         : xt::xarray<float>(x0 / (sigma * sigma + 1.0) - sigma * c_in * raw);
+      const xt::xarray<float> got = model(x0, sigma, c0);
+      CHECK(xt::amax(xt::abs(got - want))() <= 1e-5f * (1.0f + xt::amax(xt::abs(want))()));
+      // Guidance: one doubled-batch call, u + s (c - u).
+      ClassifierFreeGuidance<decltype(model)&, xt::xarray<float>> cfg(model, c0, c1, 7.5);
+      const xt::xarray<float> guided = cfg(x0, sigma);
+      const xt::xarray<float> u = model(x0, sigma, c0), k = model(x0, sigma, c1);
+      const xt::xarray<float> expect = u + 7.5 * (k - u);
+      CHECK(xt::amax(xt::abs(guided - expect))() <= 1e-4f * (1.0f + xt::amax(xt::abs(expect))()));
+    }
+  }
 }
