@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "cli_support.hpp"
+#include "commands/bench_model.hpp"
 #include "commands/compare.hpp"
 #include "commands/encode.hpp"
 #include "commands/inspect.hpp"
@@ -24,10 +25,11 @@ struct Command {
 
 // ---- the command table -------------------------------------------------------------------------------------
 constexpr Command commands[] = {
-    {"inspect", "list the tensors, dtypes, shapes, totals and metadata of a .safetensors file", latentkit_cli::inspect},
+    {"inspect", "list the tensors, dtypes, shapes, totals and metadata of a .safetensors file; SD family and components", latentkit_cli::inspect},
     {"compare", "compare samplers x schedules x steps on the analytic model: table, CSV, error-vs-NFE plot", latentkit_cli::compare},
     {"tokenize", "CLIP token ids, strings and the 77-token row of a prompt; A1111 chunks and weights", latentkit_cli::tokenize},
     {"encode", "prompt + negative prompt -> text conditioning [chunks*77, width] with a checkpoint's CLIP encoder", latentkit_cli::encode},
+    {"bench-model", "time one UNet / VAE / TAESD evaluation at full size (a checkpoint or random weights), per layer kind", latentkit_cli::bench_model},
     {"kernels", "the SIMD instruction set, GEMM blocking and bf16 kernel of this CPU; time a GEMM shape on each path", latentkit_cli::kernels},
 };
 // -------------------------------------------------------------------------------------------------------------

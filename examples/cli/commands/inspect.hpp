@@ -12,6 +12,7 @@
 
 #include "cli_support.hpp"
 #include "latentkit/io/safetensors.hpp"
+#include "latentkit/models/sd_checkpoint.hpp"
 
 namespace latentkit_cli {
 
@@ -20,6 +21,9 @@ inline constexpr std::string_view inspect_usage =
     "\n"
     "Validates a .safetensors file and lists every tensor (name, dtype, shape, bytes), the totals (tensor\n"
     "count, parameters, bytes, and the same per dtype) and the __metadata__ entries (long values shortened).\n"
+    "For a Stable Diffusion checkpoint it also names the family (SD1.x, SD2.x, SDXL), the components (UNet, VAE,\n"
+    "text encoder) with their configs and where each came from (metadata or tensor shapes), the default\n"
+    "prediction (SD2.x: v), and every missing, unexpected or mis-shaped key.\n"
     "  --json   print the same as one JSON object (metadata values in full)\n"
     "Exit status: 0 on success, 1 on a bad command line, 2 if the file is missing or malformed.\n";
 
@@ -59,6 +63,87 @@ inline std::map<latentkit::DType, DTypeTotals> totals_by_dtype(const latentkit::
   return by;
 }
 
+/// The Stable Diffusion view of a file: family, components, configs and the key report, as JSON (null when the
+/// file is no SD checkpoint; {"error": ...} when its configs cannot be read).
+inline nlohmann::ordered_json checkpoint_summary(const latentkit::SafetensorsFile& f) {
+  using namespace latentkit;
+  try {
+    const CheckpointInfo info = inspect_checkpoint(f);
+    if (info.family == ModelFamily::unknown && !info.has_unet && !info.has_vae) return nullptr;
+    nlohmann::ordered_json out;
+    out["family"] = std::string(family_name(info.family));
+    nlohmann::ordered_json components = nlohmann::ordered_json::array();
+    if (info.unet) {
+      const UNetConfig& c = *info.unet;
+      components.push_back({{"component", "UNet"},
+                            {"prefix", std::string(unet_prefix)},
+                            {"config_from", info.unet_config_source},
+                            {"model_channels", c.model_channels},
+                            {"channel_mult", c.channel_mult},
+                            {"num_res_blocks", c.num_res_blocks},
+                            {"attention_resolutions", c.attention_resolutions},
+                            {"num_heads", c.num_heads},
+                            {"num_head_channels", c.num_head_channels},
+                            {"context_dim", c.context_dim},
+                            {"use_linear_in_transformer", c.use_linear_in_transformer},
+                            {"transformer_depth", c.transformer_depth},
+                            {"prediction", std::string(prediction_name(default_prediction(info)))}});
+    }
+    if (info.vae) {
+      const AutoencoderKLConfig& c = *info.vae;
+      components.push_back({{"component", "VAE"},
+                            {"prefix", std::string(vae_prefix)},
+                            {"config_from", info.vae_config_source},
+                            {"ch", c.ch},
+                            {"ch_mult", c.ch_mult},
+                            {"num_res_blocks", c.num_res_blocks},
+                            {"z_channels", c.z_channels},
+                            {"scale_factor", c.scale_factor}});
+    }
+    if (!info.text_encoder.empty()) components.push_back({{"component", "text encoder"}, {"kind", info.text_encoder}});
+    out["components"] = components;
+    if (info.family != ModelFamily::sdxl) {
+      const KeyReport r = checkpoint_key_report(f, info);
+      nlohmann::ordered_json missing = nlohmann::ordered_json::array(), mis = nlohmann::ordered_json::array();
+      for (const auto& m : r.missing) missing.push_back({{"key", m.key}, {"expected", m.expected.str()}});
+      for (const auto& m : r.mis_shaped) mis.push_back({{"key", m.key}, {"found", m.found.str()}, {"expected", m.expected.str()}});
+      out["keys"] = {{"matched", r.matched}, {"missing", missing}, {"mis_shaped", mis}, {"unexpected", r.unexpected},
+                     {"not_float", r.not_float}};
+    }
+    return out;
+  } catch (const latentkit::Error& e) {
+    return {{"error", e.what()}};
+  }
+}
+
+inline void print_checkpoint_text(const nlohmann::ordered_json& c) {
+  if (c.is_null()) return;
+  if (c.contains("error")) {
+    std::printf("\ncheckpoint: not readable as Stable Diffusion: %s\n", c["error"].get<std::string>().c_str());
+    return;
+  }
+  std::printf("\ncheckpoint: %s\n", c["family"].get<std::string>().c_str());
+  for (const auto& comp : c["components"]) {
+    std::string line;
+    for (const auto& [k, v] : comp.items())
+      if (k != "component") line += (line.empty() ? "" : ", ") + k + " " + (v.is_string() ? v.get<std::string>() : v.dump());
+    std::printf("  %s: %s\n", comp["component"].get<std::string>().c_str(), line.c_str());
+  }
+  if (!c.contains("keys")) {
+    std::printf("  keys: not checked (SDXL models are not loadable yet)\n");
+    return;
+  }
+  const auto& k = c["keys"];
+  const bool clean = k["missing"].empty() && k["mis_shaped"].empty() && k["unexpected"].empty() && k["not_float"].empty();
+  std::printf("  keys: %lld matched%s\n", k["matched"].get<long long>(), clean ? ", none missing, unexpected or mis-shaped" : "");
+  for (const auto& m : k["missing"]) std::printf("    missing %s (expected %s)\n", m["key"].get<std::string>().c_str(), m["expected"].get<std::string>().c_str());
+  for (const auto& m : k["mis_shaped"])
+    std::printf("    mis-shaped %s: %s, expected %s\n", m["key"].get<std::string>().c_str(), m["found"].get<std::string>().c_str(),
+                m["expected"].get<std::string>().c_str());
+  for (const auto& u : k["unexpected"]) std::printf("    unexpected %s\n", u.get<std::string>().c_str());
+  for (const auto& u : k["not_float"]) std::printf("    not a float tensor: %s\n", u.get<std::string>().c_str());
+}
+
 inline void print_inspect_json(const latentkit::SafetensorsFile& f) {
   nlohmann::ordered_json out;
   out["file"] = f.path().string();
@@ -81,6 +166,7 @@ inline void print_inspect_json(const latentkit::SafetensorsFile& f) {
   }
   out["totals"] = {{"count", all.count}, {"parameters", all.parameters}, {"bytes", all.bytes}, {"by_dtype", by_dtype}};
   out["metadata"] = f.metadata();
+  out["checkpoint"] = checkpoint_summary(f);
   std::printf("%s\n", out.dump(2).c_str());
 }
 
@@ -122,6 +208,7 @@ inline void print_inspect_text(const latentkit::SafetensorsFile& f) {
     for (const auto& [key, value] : f.metadata())
       std::printf("  %s: %s\n", one_line(key, 60).c_str(), one_line(value).c_str());
   }
+  print_checkpoint_text(checkpoint_summary(f));
 }
 
 }  // namespace detail

@@ -55,9 +55,9 @@ class TaesdBlock {
     Tensor<float> h2 = conv2.forward(h.view(), profile);
     relu_in_place(h2, profile);
     conv4.forward(h2.view(), h.view(), profile);
+    const Tensor<float> s = has_skip_ ? skip.forward(x, profile) : Tensor<float>();
     const ProfileScope scope(profile, LayerKind::other);
-    if (has_skip_) residual_add(h.view(), skip.forward(x, profile).view(), h.view());
-    else residual_add(h.view(), x, h.view());
+    residual_add(h.view(), has_skip_ ? s.view() : x, h.view());
     relu(h.view(), h.view());
     return h;
   }
