@@ -9,8 +9,9 @@
 //   Decoder: conv_in; mid; per level, deepest first: num_res_blocks + 1 ResnetBlocks, an Upsample closing every
 //            level but the first; SiLU(norm_out); conv_out
 //
-// The latent a UNet works on is scale_factor * z (0.18215 for SD1/SD2). encode/decode work on z; the *_latent
-// forms apply the scale. Tiled forms bound memory for large images (models/tiling.hpp).
+// The latent a UNet works on is scale_factor() * z (0.18215 for SD1/SD2); encode and decode work on z itself, so a
+// pipeline multiplies after encoding and divides before decoding. Tiled forms bound memory for large images
+// (models/tiling.hpp).
 #pragma once
 #include <cmath>
 #include <cstdint>
