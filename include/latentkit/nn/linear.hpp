@@ -94,12 +94,18 @@ class Linear {
     const ProfileScope scope(profile, LayerKind::linear, flops(rows));
     const index_t in = in_features(), out = out_features();
     if (rows == 0 || out == 0) return;
-    // Start from the bias (or add it to y) and accumulate (beta = 1): no separate pass over y.
+    // Start from the bias (or add it to y) and accumulate (beta = 1): no separate pass over y. The pass is
+    // memory-bound, so it runs on every thread for large outputs (each row is written by one thread).
+    const float* b = bias.data();
+    const bool parallel = rows * out >= (index_t{1} << 16);
+    (void)parallel;  // unused without OpenMP
+    LATENTKIT_OMP(parallel for schedule(static) if(parallel))
     for (index_t r = 0; r < rows; ++r) {
       float* yr = y + r * ldc;
-      if (!accumulate) std::fill(yr, yr + out, 0.0f);
-      if (has_bias_)
-        for (index_t c = 0; c < out; ++c) yr[c] += bias.data()[c];
+      if (!accumulate && has_bias_) std::copy(b, b + out, yr);
+      else if (!accumulate) std::fill(yr, yr + out, 0.0f);
+      else if (has_bias_)
+        for (index_t c = 0; c < out; ++c) yr[c] += b[c];
     }
     if (rows == 1) ldc = out;
     if (bf16_dot_)
