@@ -8,6 +8,7 @@
 #include "latentkit/io/safetensors.hpp"
 #include "latentkit/models/clip_text.hpp"
 #include "latentkit/tokenizers/clip_tokenizer.hpp"
+#include "support/compare.hpp"
 #include "support/fixtures.hpp"
 
 namespace clip_test {
@@ -47,15 +48,7 @@ inline const latentkit::ClipTokenizer& tokenizer(latentkit::ClipFlavor flavor) {
   return flavor == latentkit::ClipFlavor::openai ? openai : open_clip;
 }
 
-/// max |a - b| over two float views of the same shape.
-inline double max_abs_diff(latentkit::TensorView<const float> a, latentkit::TensorView<const float> b) {
-  REQUIRE(a.shape() == b.shape());
-  const auto ad = latentkit::contiguous(a), bd = latentkit::contiguous(b);
-  double m = 0;
-  for (latentkit::index_t i = 0; i < ad.numel(); ++i)
-    m = std::max(m, std::abs(static_cast<double>(ad.data()[i]) - bd.data()[i]));
-  return m;
-}
+using latentkit_test::max_abs_diff;
 
 /// README section 12: CLIP / OpenCLIP hidden states, max abs <= 5e-5 (20x the measured torch fp32 error).
 inline constexpr double hidden_tolerance = 5e-5;

@@ -6,6 +6,7 @@
 #include <random>
 
 #include "latentkit/core/tensor.hpp"
+#include "support/compare.hpp"
 
 namespace ops_test {
 
@@ -23,21 +24,8 @@ inline Tensor<float> random_tensor(const Dims& shape, std::uint32_t seed, double
   return t;
 }
 
-/// Sets the OpenMP thread count for a scope (no-op without OpenMP).
-struct ThreadScope {
-  explicit ThreadScope(int n) : saved(max_threads()) { set(n); }
-  ~ThreadScope() { set(saved); }
-  static void set([[maybe_unused]] int n) {
-#if LATENTKIT_HAS_OPENMP
-    omp_set_num_threads(n);
-#endif
-  }
-  int saved;
-};
-
-inline bool bit_identical(const Tensor<float>& a, const Tensor<float>& b) {
-  return a.shape() == b.shape() && std::memcmp(a.data(), b.data(), static_cast<std::size_t>(a.numel()) * sizeof(float)) == 0;
-}
+using latentkit_test::bit_identical;
+using latentkit_test::ThreadScope;
 
 /// Largest |got - want| / bound over all elements (<= 1 passes); bound(i) is the per-element error bound.
 template <class Bound>

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <optional>
 #include <span>
@@ -56,6 +57,13 @@ inline void print_profile(const latentkit::Profile& p, double runs) {
     else
       std::printf("  %-10s %8.3f s\n", name.c_str(), p.seconds[i] / runs);
   }
+}
+
+/// max |a - b| over two tensors of the same size (the tiled result against the untiled one).
+inline double max_difference(const latentkit::Tensor<float>& a, const latentkit::Tensor<float>& b) {
+  double m = 0;
+  for (latentkit::index_t i = 0; i < a.numel(); ++i) m = std::max<double>(m, std::abs(a.data()[i] - b.data()[i]));
+  return m;
 }
 
 inline latentkit::Tensor<float> gaussian(const latentkit::Dims& shape, std::uint64_t seed) {
@@ -167,21 +175,13 @@ inline int bench_model(std::span<const std::string_view> args) {
         what = "VAE decode, latents " + z.shape().str() + (tile ? ", tiles of " + std::to_string(tile) : "");
         Tensor<float> out;
         time([&](Profile* p) { out = tile ? vae.decode_tiled(z.view(), tiles, p) : vae.decode(z.view(), p); });
-        if (tile) {
-          const Tensor<float> whole = vae.decode(z.view());
-          seam = 0;
-          for (index_t i = 0; i < whole.numel(); ++i) seam = std::max<double>(seam, std::abs(out.data()[i] - whole.data()[i]));
-        }
+        if (tile) seam = detail::max_difference(out, vae.decode(z.view()));
       } else {
         Tensor<float> image = detail::gaussian({batch, 3, size, size}, 4);
         what = "VAE encode, image " + image.shape().str() + (tile ? ", tiles of " + std::to_string(tile * f) + " px" : "");
         Tensor<float> out;
         time([&](Profile* p) { out = tile ? vae.moments_tiled(image.view(), tiles, p) : vae.moments(image.view(), p); });
-        if (tile) {
-          const Tensor<float> whole = vae.moments(image.view());
-          seam = 0;
-          for (index_t i = 0; i < whole.numel(); ++i) seam = std::max<double>(seam, std::abs(out.data()[i] - whole.data()[i]));
-        }
+        if (tile) seam = detail::max_difference(out, vae.moments(image.view()));
       }
     } else {
       TaesdNetwork decoder;
