@@ -10,6 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "latentkit/core/convert.hpp"
+#include "latentkit/core/half.hpp"
 #include "latentkit/io/safetensors_writer.hpp"
 #include "latentkit/models/sd_checkpoint.hpp"
 #include "network_fixtures.hpp"
@@ -256,5 +258,54 @@ TEST_CASE("Checkpoint: bad metadata configs are named") {
     const fs::path path = dir.path / ("bad_" + key + ".safetensors");
     writer.write(path);
     REQUIRE_THROWS_WITH(inspect_checkpoint(SafetensorsFile(path)), Catch::Contains(path.string()) && Catch::Contains(key));
+  }
+}
+
+TEST_CASE("Checkpoint: F16 and BF16 files load, giving the f32 model with its weights rounded to that type") {
+  TempDir dir;
+  const SafetensorsFile io(latentkit_test::fixture("models/unet_sd1_tiny_io.safetensors"));
+  const SafetensorsFile original(weights_of(io).file);
+  const Tensor<float> x = io.load<float>("x"), context = io.load<float>("context"), t = io.load<float>("timesteps");
+  const std::span<const float> steps(t.data(), static_cast<std::size_t>(t.numel()));
+  for (const DType dtype : {DType::f16, DType::bf16}) {
+    DYNAMIC_SECTION(dtype_name(dtype)) {
+      SafetensorsWriter writer;
+      for (const auto& [k, v] : original.metadata()) writer.set_metadata(k, v);
+      for (const auto& info : original.tensors()) {
+        if (info.dtype != DType::f32) {
+          writer.add_bytes(info.name, info.dtype, info.shape, original.bytes(info.name));
+          continue;
+        }
+        const Tensor<float> value = original.load<float>(info.name);
+        const auto n = static_cast<std::size_t>(value.numel());
+        if (dtype == DType::f16) {
+          Tensor<f16> h(value.shape());
+          convert(value.data(), h.data(), n);
+          writer.add(info.name, h);
+        } else {
+          Tensor<bf16> h(value.shape());
+          convert(value.data(), h.data(), n);
+          writer.add(info.name, h);
+        }
+      }
+      const fs::path path = dir.path / "half.safetensors";
+      writer.write(path);
+      const SafetensorsFile half(path);
+      const UNet from_half = load_unet(half);
+      // The f32 model with every parameter rounded through the same type.
+      UNet rounded = load_unet(original);
+      rounded.visit_parameters(
+          [&](const std::string& key, TensorView<float> target) { copy(half.load<float>(key).view(), target); },
+          std::string(unet_prefix));
+      rounded.prepare();
+      const Tensor<float> a = from_half.forward(x.view(), steps, context.view());
+      const Tensor<float> b = rounded.forward(x.view(), steps, context.view());
+      CHECK(bit_identical(a, b));
+      // Half-precision weights move the output by about their rounding, far from the f32 result's 1e-4.
+      const double err = max_abs_diff(a.view(), io.load<float>("eps").view());
+      INFO(dtype_name(dtype) << " weights: max |out - reference| = " << err);
+      CHECK(err > 0.0);
+      CHECK(err < 0.1 * max_abs(io.load<float>("eps").view()));
+    }
   }
 }
