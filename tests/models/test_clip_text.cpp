@@ -238,8 +238,9 @@ TEST_CASE("F16 checkpoints load by widening: same states as float32 weights roun
     rounded.add(t.name, r);
   }
   const auto half_image = half.to_bytes(), rounded_image = rounded.to_bytes();
-  const ClipTextEncoder from_half = load_checkpoint_text_encoder(SafetensorsFile(std::span<const std::byte>(half_image), "h"), 4);
-  const ClipTextEncoder from_rounded = load_checkpoint_text_encoder(SafetensorsFile(std::span<const std::byte>(rounded_image), "r"), 4);
+  const index_t heads = config_int(io, "heads");  // the copies carry no metadata
+  const ClipTextEncoder from_half = load_checkpoint_text_encoder(SafetensorsFile(std::span<const std::byte>(half_image), "h"), heads);
+  const ClipTextEncoder from_rounded = load_checkpoint_text_encoder(SafetensorsFile(std::span<const std::byte>(rounded_image), "r"), heads);
   const auto tokens = io.view<std::int64_t>("tokens");
   const ClipTextOutput a = from_half.forward(tokens), b = from_rounded.forward(tokens);
   REQUIRE(max_abs_diff(a.hidden.view(), b.hidden.view()) == 0.0);
@@ -252,23 +253,26 @@ TEST_CASE("Loading errors name the file, the key and the expected and found shap
   const SafetensorsFile weights(latentkit_test::fixture(c.weights_file));
   const index_t heads = config_int(SafetensorsFile(latentkit_test::fixture(c.io_file)), "heads");  // the copies carry no metadata
   const std::string prefix(sd1_clip_prefix);
-  const std::string dropped = prefix + "text_model.encoder.layers.1.self_attn.k_proj.bias";
+  const index_t last_layer = count_indexed_blocks(weights, prefix + "text_model.encoder.layers.") - 1;
+  const std::string dropped = prefix + "text_model.encoder.layers." + std::to_string(last_layer) + ".self_attn.k_proj.bias";
   const std::string reshaped = prefix + "text_model.encoder.layers.0.mlp.fc2.weight";
+  const Dims dropped_shape = weights.info(dropped).shape, fc2 = weights.info(reshaped).shape;
+  const Dims narrower{fc2[0], fc2[1] - 1};
 
   SafetensorsWriter missing;
   copy_tensors(weights, prefix, missing, [&](const std::string& k) { return prefix + k == dropped ? std::string() : prefix + k; });
   const auto missing_image = missing.to_bytes();
   REQUIRE_THROWS_WITH(load_checkpoint_text_encoder(SafetensorsFile(std::span<const std::byte>(missing_image), "missing.safetensors"), heads),
                       Catch::Contains("missing.safetensors") && Catch::Contains("missing tensor '" + dropped + "'") &&
-                          Catch::Contains("[64]"));
+                          Catch::Contains(dropped_shape.str()));
 
   SafetensorsWriter shaped;
   copy_tensors(weights, prefix, shaped, [&](const std::string& k) { return prefix + k == reshaped ? std::string() : prefix + k; });
-  shaped.add(reshaped, Tensor<float>::full({64, 255}, 0.01f));
+  shaped.add(reshaped, Tensor<float>::full(narrower, 0.01f));
   const auto shaped_image = shaped.to_bytes();
   REQUIRE_THROWS_WITH(load_checkpoint_text_encoder(SafetensorsFile(std::span<const std::byte>(shaped_image), "shaped.safetensors"), heads),
                       Catch::Contains("shaped.safetensors") && Catch::Contains(reshaped) &&
-                          Catch::Contains("shape [64, 255]; expected [64, 256]"));
+                          Catch::Contains("shape " + narrower.str() + "; expected " + fc2.str()));
 
   SafetensorsWriter none;
   none.add("model.diffusion_model.x", Tensor<float>::full({2}, 1.0f));
@@ -288,17 +292,18 @@ TEST_CASE("Loading errors name the file, the key and the expected and found shap
 TEST_CASE("Bad encoder inputs throw: clip skip out of range, too many tokens, ids outside the vocabulary") {
   const auto& c = encoder_cases()[1];
   const ClipTextEncoder encoder = load_checkpoint_text_encoder(SafetensorsFile(latentkit_test::fixture(c.weights_file)));
-  Tensor<std::int64_t> tokens = Tensor<std::int64_t>::full({1, 77}, 0);
+  Tensor<std::int64_t> tokens = Tensor<std::int64_t>::full({1, encoder.config().context_length}, 0);
   tokens(0, 0) = 49406;
   tokens(0, 1) = 49407;
   ClipTextOptions options;
-  for (const int bad : {-1, 4}) {
+  for (const int bad : {-1, static_cast<int>(encoder.config().layers) + 1}) {
     options.clip_skip = bad;
     REQUIRE_THROWS_WITH(encoder.forward(tokens, options), Catch::Contains("clip skip " + std::to_string(bad)));
   }
-  REQUIRE_THROWS_AS(encoder.forward(Tensor<std::int64_t>::full({1, 78}, 1)), ShapeError);
-  tokens(0, 5) = 49408;
-  REQUIRE_THROWS_WITH(encoder.forward(tokens), Catch::Contains("id 49408"));
+  REQUIRE_THROWS_AS(encoder.forward(Tensor<std::int64_t>::full({1, encoder.config().context_length + 1}, 1)), ShapeError);
+  const index_t outside = encoder.config().vocab_size;
+  tokens(0, 5) = outside;
+  REQUIRE_THROWS_WITH(encoder.forward(tokens), Catch::Contains("id " + std::to_string(outside)));
 }
 
 TEST_CASE("Encoder outputs are bit-identical for 1, 2 and 3 threads") {
