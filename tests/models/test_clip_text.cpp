@@ -16,20 +16,6 @@ using namespace clip_test;
 
 namespace {
 
-/// A fresh folder under the system temp dir, removed at scope exit.
-struct TempDir {
-  std::filesystem::path path;
-  TempDir() {
-    std::random_device rd;
-    path = std::filesystem::temp_directory_path() / ("latentkit_clip_" + std::to_string(rd()) + std::to_string(rd()));
-    std::filesystem::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-};
-
 /// Copies the tensors of `file` under `prefix` to a writer, renamed by `rename` (empty result = dropped).
 template <class Rename>
 void copy_tensors(const SafetensorsFile& file, const std::string& prefix, SafetensorsWriter& out, Rename&& rename) {
@@ -193,7 +179,7 @@ TEST_CASE("A diffusers text_encoder folder loads with HF names and its config.js
     // SD1 keeps every layer; SD2 is written as diffusers does, without the last layer, so its default output is
     // the reference's penultimate state.
     const index_t keep = sd1 ? layers : layers - 1;
-    TempDir dir;
+    const latentkit_test::TempDir dir("clip");
     std::filesystem::create_directories(dir.path / "text_encoder");
     SafetensorsWriter out;
     if (sd1)

@@ -4,8 +4,10 @@
 #include <string>
 
 #include <nlohmann/json.hpp>
+#include <xtensor/xarray.hpp>
 
 #include "latentkit/config/config.hpp"
+#include "latentkit/core/interop.hpp"
 #include "latentkit/io/safetensors.hpp"
 #include "support/compare.hpp"
 #include "support/fixtures.hpp"
@@ -26,6 +28,9 @@ inline WeightsRef weights_of(const latentkit::SafetensorsFile& io) {
 }
 
 inline nlohmann::json config_of(const latentkit::SafetensorsFile& io) { return nlohmann::json::parse(io.metadata().at("config")); }
+
+/// An owning xarray copy of a view (the latent type the samplers' tests use), through core/interop.hpp.
+inline xt::xarray<float> to_xarray(latentkit::TensorView<const float> v) { return latentkit::as_xarray(v); }
 
 using latentkit_test::bit_identical;
 using latentkit_test::max_abs;

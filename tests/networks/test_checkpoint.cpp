@@ -22,19 +22,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::random_device rd;
-    path = fs::temp_directory_path() / ("latentkit_ckpt_" + std::to_string(rd()) + std::to_string(rd()));
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
-
 /// A safetensors file with `tensors` (name -> {dtype, shape}) whose data are zeros: the header is written and the file
 /// extended to its full size without writing the data (a sparse file), so full-size layouts cost no disk or time.
 void write_sparse_checkpoint(const fs::path& path, const std::vector<std::pair<std::string, std::pair<std::string, Dims>>>& tensors) {
@@ -117,7 +104,7 @@ index_t float_param_count(const nlohmann::json& manifest, const std::string& com
 }  // namespace
 
 TEST_CASE("Checkpoint: every key of the SD1.5 and SD2.1 single-file layouts maps onto the models at full shape") {
-  TempDir dir;
+  const latentkit_test::TempDir dir("ckpt");
   for (const auto& m : manifests()) {
     DYNAMIC_SECTION(m.file) {
       const auto manifest = nlohmann::json::parse(latentkit_test::read_text(latentkit_test::fixture(m.file)));
@@ -155,7 +142,7 @@ TEST_CASE("Checkpoint: every key of the SD1.5 and SD2.1 single-file layouts maps
 }
 
 TEST_CASE("Checkpoint: missing, mis-shaped and unexpected keys are reported by name; model_ema.* is ignored") {
-  TempDir dir;
+  const latentkit_test::TempDir dir("ckpt");
   const auto manifest = nlohmann::json::parse(latentkit_test::read_text(latentkit_test::fixture(manifests()[0].file)));
   auto tensors = manifest_tensors(manifest);
   const std::string dropped = std::string(unet_prefix) + "middle_block.1.proj_out.weight";
@@ -183,7 +170,7 @@ TEST_CASE("Checkpoint: missing, mis-shaped and unexpected keys are reported by n
 }
 
 TEST_CASE("Checkpoint: SDXL is recognised and refused with a clear message") {
-  TempDir dir;
+  const latentkit_test::TempDir dir("ckpt");
   const auto manifest = nlohmann::json::parse(latentkit_test::read_text(latentkit_test::fixture("models/manifest_sdxl_base.json")));
   const fs::path path = dir.path / "sdxl.safetensors";
   write_sparse_checkpoint(path, manifest_tensors(manifest));
@@ -223,7 +210,7 @@ TEST_CASE("Checkpoint: the tiny checkpoints load from their metadata configs and
 }
 
 TEST_CASE("Checkpoint: without metadata the configs come from the shapes and match the metadata ones") {
-  TempDir dir;
+  const latentkit_test::TempDir dir("ckpt");
   const SafetensorsFile io(latentkit_test::fixture("models/vae_tiny_io.safetensors"));
   const SafetensorsFile original(weights_of(io).file);
   SafetensorsWriter writer;
@@ -246,7 +233,7 @@ TEST_CASE("Checkpoint: without metadata the configs come from the shapes and mat
 }
 
 TEST_CASE("Checkpoint: bad metadata configs are named") {
-  TempDir dir;
+  const latentkit_test::TempDir dir("ckpt");
   const SafetensorsFile original(latentkit_test::fixture("models/sd1_tiny_pipeline.safetensors"));
   for (const auto& [key, value] : std::vector<std::pair<std::string, std::string>>{
            {"unet", "{\"model_channels\": \"wide\"}"}, {"vae", "[1, 2]"}, {"scale_factor", "0.18x"}}) {
@@ -262,7 +249,7 @@ TEST_CASE("Checkpoint: bad metadata configs are named") {
 }
 
 TEST_CASE("Checkpoint: F16 and BF16 files load, giving the f32 model with its weights rounded to that type") {
-  TempDir dir;
+  const latentkit_test::TempDir dir("ckpt");
   const SafetensorsFile io(latentkit_test::fixture("models/unet_sd1_tiny_io.safetensors"));
   const SafetensorsFile original(weights_of(io).file);
   const Tensor<float> x = io.load<float>("x"), context = io.load<float>("context"), t = io.load<float>("timesteps");

@@ -4,8 +4,6 @@
 // VAE decode of the final latent. Tolerances: README section 12 (1e-4 * max(1, max |ref|)).
 #include <catch2/catch.hpp>
 
-#include <xtensor/xarray.hpp>
-
 #include "latentkit/denoisers/guidance.hpp"
 #include "latentkit/models/sd_checkpoint.hpp"
 #include "latentkit/models/unet_network.hpp"
@@ -17,13 +15,6 @@ using namespace network_test;
 
 namespace {
 
-xt::xarray<float> to_xarray(TensorView<const float> v) {
-  std::vector<std::size_t> shape(v.shape().begin(), v.shape().end());
-  xt::xarray<float> out = xt::xarray<float>::from_shape(shape);
-  const Tensor<float> dense = contiguous(v);
-  std::copy(dense.data(), dense.data() + dense.numel(), out.data());
-  return out;
-}
 
 double bound(TensorView<const float> ref) { return 1e-4 * std::max(1.0, max_abs(ref)); }
 

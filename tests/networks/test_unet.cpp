@@ -4,8 +4,6 @@
 
 #include <vector>
 
-#include <xtensor/xarray.hpp>
-
 #include "latentkit/denoisers/guidance.hpp"
 #include "latentkit/models/unet.hpp"
 #include "latentkit/models/unet_network.hpp"
@@ -91,16 +89,6 @@ TEST_CASE("UNet rejects inputs of the wrong shape by name") {
   const Tensor<float> wide({context.size(0), context.size(1), context.size(2) + 1});
   REQUIRE_THROWS_WITH(unet.forward(x.view(), t, wide.view()), Catch::Contains("context"));
 }
-
-namespace {
-xt::xarray<float> to_xarray(TensorView<const float> v) {
-  std::vector<std::size_t> shape(v.shape().begin(), v.shape().end());
-  xt::xarray<float> out = xt::xarray<float>::from_shape(shape);
-  const Tensor<float> dense = contiguous(v);
-  std::copy(dense.data(), dense.data() + dense.numel(), out.data());
-  return out;
-}
-}  // namespace
 
 TEST_CASE("UNet as the network of DiscreteTimeDenoiser and classifier-free guidance") {
   for (const auto& c : unet_cases()) {

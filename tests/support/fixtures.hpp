@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -31,5 +32,21 @@ inline std::string read_text(const std::filesystem::path& p) {
   s << in.rdbuf();
   return s.str();
 }
+
+/// A fresh folder under the system temp dir (named `tag` plus random digits), removed at scope exit.
+struct TempDir {
+  std::filesystem::path path;
+  explicit TempDir(const std::string& tag) {
+    std::random_device rd;
+    path = std::filesystem::temp_directory_path() / ("latentkit_" + tag + "_" + std::to_string(rd()) + std::to_string(rd()));
+    std::filesystem::create_directories(path);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+};
 
 }  // namespace latentkit_test

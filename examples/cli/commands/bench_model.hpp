@@ -123,6 +123,12 @@ inline int bench_model(std::span<const std::string_view> args) {
 
   return guarded("bench-model", [&] {
     const WeightOptions options{weights, true};
+    const LoadOptions load{options, std::nullopt};
+    const auto with_random_weights = [&](auto model, std::uint64_t seed) {
+      fill_random_parameters(model, seed);
+      model.prepare(options);
+      return model;
+    };
     const std::optional<SafetensorsFile> checkpoint =
         file.empty() ? std::nullopt : std::optional<SafetensorsFile>(std::filesystem::path(file));
     const std::string source = !file.empty()              ? std::string(file)
@@ -142,32 +148,16 @@ inline int bench_model(std::span<const std::string_view> args) {
     std::string what;
     double seam = -1;
     if (model == "unet") {
-      UNet unet;
-      if (checkpoint) {
-        LoadOptions load;
-        load.weights = options;
-        unet = load_unet(*checkpoint, load);
-      } else {
-        unet = UNet(family == "sd2" ? UNetConfig::sd21_v() : UNetConfig::sd15());
-        fill_random_parameters(unet, 1515);
-        unet.prepare(options);
-      }
+      const UNet unet = checkpoint ? load_unet(*checkpoint, load)
+                                   : with_random_weights(UNet(family == "sd2" ? UNetConfig::sd21_v() : UNetConfig::sd15()), 1515);
       const Tensor<float> x = detail::gaussian({batch, unet.config().in_channels, latent, latent}, 1);
       const Tensor<float> context = detail::gaussian({batch, 77, unet.config().context_dim}, 2);
       const std::vector<float> t(static_cast<std::size_t>(batch), 500.0f);
       what = "UNet, latents " + x.shape().str();
       time([&](Profile* p) { (void)unet.forward(x.view(), t, context.view(), p); });
     } else if (model.starts_with("vae")) {
-      AutoencoderKL vae;
-      if (checkpoint) {
-        LoadOptions load;
-        load.weights = options;
-        vae = load_vae(*checkpoint, load);
-      } else {
-        vae = AutoencoderKL(AutoencoderKLConfig::sd());
-        fill_random_parameters(vae, 1516);
-        vae.prepare(options);
-      }
+      const AutoencoderKL vae =
+          checkpoint ? load_vae(*checkpoint, load) : with_random_weights(AutoencoderKL(AutoencoderKLConfig::sd()), 1516);
       const index_t f = vae.downsampling_factor();
       const TileOptions tiles{model == "vae-decode" ? tile : tile * f, model == "vae-decode" ? tile / 2 : tile / 2 * f};
       if (model == "vae-decode") {
@@ -184,15 +174,8 @@ inline int bench_model(std::span<const std::string_view> args) {
         if (tile) seam = detail::max_difference(out, vae.moments(image.view()));
       }
     } else {
-      TaesdNetwork decoder;
-      if (checkpoint) {
-        decoder = load_taesd(*checkpoint);
-        decoder.prepare(options);
-      } else {
-        decoder = TaesdNetwork::decoder(4);
-        fill_random_parameters(decoder, 302);
-        decoder.prepare(options);
-      }
+      const TaesdNetwork decoder =
+          checkpoint ? load_taesd(*checkpoint, "", options) : with_random_weights(TaesdNetwork::decoder(4), 302);
       const Tensor<float> z = detail::gaussian({batch, decoder.in_channels(), latent, latent}, 5);
       what = "TAESD decode, latents " + z.shape().str();
       time([&](Profile* p) { (void)decoder.forward(z.view(), p); });

@@ -106,9 +106,11 @@ inline nlohmann::ordered_json checkpoint_summary(const latentkit::SafetensorsFil
       const KeyReport r = checkpoint_key_report(f, info);
       nlohmann::ordered_json missing = nlohmann::ordered_json::array(), mis = nlohmann::ordered_json::array();
       for (const auto& m : r.missing) missing.push_back({{"key", m.key}, {"expected", m.expected.str()}});
+      nlohmann::ordered_json not_float = nlohmann::ordered_json::array();
       for (const auto& m : r.mis_shaped) mis.push_back({{"key", m.key}, {"found", m.found.str()}, {"expected", m.expected.str()}});
+      for (const auto& m : r.not_float) not_float.push_back({{"key", m.key}, {"dtype", std::string(latentkit::dtype_name(m.dtype))}});
       out["keys"] = {{"matched", r.matched}, {"missing", missing}, {"mis_shaped", mis}, {"unexpected", r.unexpected},
-                     {"not_float", r.not_float}};
+                     {"not_float", not_float}};
     }
     return out;
   } catch (const latentkit::Error& e) {
@@ -141,7 +143,8 @@ inline void print_checkpoint_text(const nlohmann::ordered_json& c) {
     std::printf("    mis-shaped %s: %s, expected %s\n", m["key"].get<std::string>().c_str(), m["found"].get<std::string>().c_str(),
                 m["expected"].get<std::string>().c_str());
   for (const auto& u : k["unexpected"]) std::printf("    unexpected %s\n", u.get<std::string>().c_str());
-  for (const auto& u : k["not_float"]) std::printf("    not a float tensor: %s\n", u.get<std::string>().c_str());
+  for (const auto& u : k["not_float"])
+    std::printf("    not a float tensor: %s (%s)\n", u["key"].get<std::string>().c_str(), u["dtype"].get<std::string>().c_str());
 }
 
 inline void print_inspect_json(const latentkit::SafetensorsFile& f) {

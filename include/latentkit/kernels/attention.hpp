@@ -27,7 +27,6 @@
 #include <new>
 #include <optional>
 #include <string>
-#include <type_traits>
 
 #include "latentkit/backend/kernel_library/selection.hpp"
 #include "latentkit/backend/kernel_library/table.hpp"
@@ -59,51 +58,46 @@ constexpr index_t workspace_floats(index_t head_dim, index_t value_dim) noexcept
   return (head_dim + key_block + value_dim + 3) * query_block;
 }
 
-/// Vectors of columns a microkernel tile holds: 4 with AVX-512's 32 registers (6 x 4 accumulators + 4 operands + 1
-/// broadcast = 29), 2 with 16 registers (6 x 2 + 2 + 1 = 15). Wider tiles load fewer broadcasts per FMA.
-template <class Arch>
-inline constexpr index_t tile_vectors = std::is_base_of_v<xsimd::avx512f, Arch> ? 4 : 2;
-
 /// C[r, :ncols] = (col_scale ? C[r, :] * col_scale : 0) + sum_t A(r, t) * Bm[t, :ncols] for r < R.
 /// A(r, t) = a[r * a_rs + t * a_cs] is broadcast (any strides); Bm rows are aligned vectors (leading dim ldb);
-/// ncols is a multiple of tile_vectors vectors. R rows x V vectors of accumulators stay in registers over all of
-/// `depth`. Each element is one FMA chain over t in order, whatever R and V: the tiling never changes the result.
+/// ncols is a multiple of two vectors. R rows x 2 vectors of accumulators stay in registers over all of `depth`.
 template <int R, class Arch>
 inline void tile_rows(const float* a, index_t a_rs, index_t a_cs, index_t depth, const float* bm, index_t ldb,
                       float* c, index_t ldc, index_t ncols, const float* col_scale) noexcept {
   using B = xsimd::batch<float, Arch>;
   constexpr index_t W = static_cast<index_t>(B::size);
-  constexpr int V = static_cast<int>(tile_vectors<Arch>);
-  for (index_t col = 0; col < ncols; col += V * W) {
-    B acc[R][V];
+  for (index_t col = 0; col < ncols; col += 2 * W) {
+    B acc[R][2];
     if (col_scale) {
-      for (int v = 0; v < V; ++v) {
-        const B s = B::load_aligned(col_scale + col + v * W);
-        for (int r = 0; r < R; ++r) acc[r][v] = B::load_aligned(c + r * ldc + col + v * W) * s;
+      const B s0 = B::load_aligned(col_scale + col), s1 = B::load_aligned(col_scale + col + W);
+      for (int r = 0; r < R; ++r) {
+        acc[r][0] = B::load_aligned(c + r * ldc + col) * s0;
+        acc[r][1] = B::load_aligned(c + r * ldc + col + W) * s1;
       }
     } else {
-      for (int r = 0; r < R; ++r)
-        for (int v = 0; v < V; ++v) acc[r][v] = B(0.0f);
+      for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = B(0.0f);
     }
     const float* ap[R];
     for (int r = 0; r < R; ++r) ap[r] = a + r * a_rs;
     const float* bp = bm + col;
     for (index_t t = 0; t < depth; ++t) {
-      B b[V];
-      for (int v = 0; v < V; ++v) b[v] = B::load_aligned(bp + v * W);
+      const B b0 = B::load_aligned(bp), b1 = B::load_aligned(bp + W);
       for (int r = 0; r < R; ++r) {
         const B av(*ap[r]);
-        for (int v = 0; v < V; ++v) acc[r][v] = simd::fma(av, b[v], acc[r][v]);
+        acc[r][0] = simd::fma(av, b0, acc[r][0]);
+        acc[r][1] = simd::fma(av, b1, acc[r][1]);
         ap[r] += a_cs;
       }
       bp += ldb;
     }
-    for (int r = 0; r < R; ++r)
-      for (int v = 0; v < V; ++v) acc[r][v].store_aligned(c + r * ldc + col + v * W);
+    for (int r = 0; r < R; ++r) {
+      acc[r][0].store_aligned(c + r * ldc + col);
+      acc[r][1].store_aligned(c + r * ldc + col + W);
+    }
   }
 }
 
-/// tile_rows over `rows` rows: blocks of 6, then the remainder.
+/// tile_rows over `rows` rows: blocks of 6 (12 accumulators + 2 operands + 1 broadcast = 15 of 16 AVX registers).
 template <class Arch>
 inline void tile(index_t rows, const float* a, index_t a_rs, index_t a_cs, index_t depth, const float* bm, index_t ldb,
                  float* c, index_t ldc, index_t ncols, const float* col_scale) noexcept {
@@ -137,7 +131,7 @@ struct AttentionKernel {
   void operator()(Arch, const Problem& p) const noexcept {
     using B = xsimd::batch<float, Arch>;
     constexpr index_t W = static_cast<index_t>(B::size);
-    static_assert(query_block % (tile_vectors<Arch> * W) == 0, "the query block must hold whole microkernel tiles");
+    static_assert(query_block % (2 * W) == 0, "query block must hold whole pairs of vectors");
     constexpr float neg_inf = -std::numeric_limits<float>::infinity();
     constexpr index_t Mq = query_block;
 
@@ -165,8 +159,7 @@ struct AttentionKernel {
         const index_t qb = task % qblocks, bh = task / qblocks;
         const index_t b = bh / heads, h = bh % heads;
         const index_t i0 = qb * Mq, mq = std::min(Mq, lq - i0);
-        constexpr index_t tile_cols = tile_vectors<Arch> * W;
-        const index_t ncols = (mq + tile_cols - 1) / tile_cols * tile_cols;
+        const index_t ncols = (mq + 2 * W - 1) / (2 * W) * (2 * W);
         const TensorView<const float> q = p.q.select(0, b).select(0, h);
         const TensorView<const float> k = p.k.select(0, b).select(0, h);
         const TensorView<const float> v = p.v.select(0, b).select(0, h);

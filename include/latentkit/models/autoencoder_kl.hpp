@@ -22,6 +22,7 @@
 #include <nlohmann/json.hpp>
 
 #include "latentkit/config/config.hpp"
+#include "latentkit/core/elementwise.hpp"
 #include "latentkit/core/error.hpp"
 #include "latentkit/core/tensor.hpp"
 #include "latentkit/models/config_json.hpp"
@@ -67,7 +68,7 @@ struct AutoencoderKLConfig {
   }
 
   void validate(const std::string& where) const {
-    const auto bad = [&](const std::string& what) { throw FormatError(where + ": VAE config: " + what); };
+    const auto bad = [&](const std::string& what) { config_error(where, "VAE", what); };
     if (in_channels < 1 || out_ch < 1 || z_channels < 1 || embed_dim < 1) bad("channel counts must be >= 1");
     if (ch < 32 || ch % 32 != 0) bad("ch must be a positive multiple of 32 (GroupNorm(32))");
     if (num_res_blocks < 1) bad("num_res_blocks must be >= 1");
@@ -351,7 +352,7 @@ class AutoencoderKL {
   DiagonalGaussian distribution(const Tensor<float>& m) const {
     const index_t z = config_.embed_dim;
     DiagonalGaussian d{contiguous(m.view().slice(1, 0, z)), contiguous(m.view().slice(1, z, 2 * z))};
-    for (index_t i = 0; i < d.logvar.numel(); ++i) d.logvar.data()[i] = std::clamp(d.logvar.data()[i], -30.0f, 20.0f);
+    clamp_inplace(d.logvar, -30.0, 20.0);
     return d;
   }
   void check_image(TensorView<const float> image) const {

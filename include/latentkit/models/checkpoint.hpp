@@ -16,18 +16,26 @@
 
 LATENTKIT_NAMESPACE_BEGIN
 
+/// The JSON object stored as the string metadata value `key` (a model config, e.g. metadata "unet"); nullopt when
+/// the key is absent. Malformed JSON or a non-object throws FormatError naming the file and the key.
+inline std::optional<nlohmann::json> metadata_config(const SafetensorsFile& file, const std::string& key) {
+  const auto it = file.metadata().find(key);
+  if (it == file.metadata().end()) return std::nullopt;
+  auto config = nlohmann::json::parse(it->second, nullptr, false);
+  if (config.is_discarded() || !config.is_object())
+    throw FormatError(file.path().string() + ": metadata '" + key + "' is not a JSON object");
+  return config;
+}
+
 /// `field` of the JSON object stored as the string metadata value `key` (e.g. metadata "clip" =
 /// {"heads": 4, ...}); nullopt when the key or field is absent. Malformed JSON or a non-integer field throws
 /// FormatError naming the file and the key.
 inline std::optional<std::int64_t> metadata_config_int(const SafetensorsFile& file, const std::string& key,
                                                        const std::string& field) {
-  const auto it = file.metadata().find(key);
-  if (it == file.metadata().end()) return std::nullopt;
-  const auto config = nlohmann::json::parse(it->second, nullptr, false);
-  if (config.is_discarded() || !config.is_object())
-    throw FormatError(file.path().string() + ": metadata '" + key + "' is not a JSON object");
-  const auto f = config.find(field);
-  if (f == config.end()) return std::nullopt;
+  const auto config = metadata_config(file, key);
+  if (!config) return std::nullopt;
+  const auto f = config->find(field);
+  if (f == config->end()) return std::nullopt;
   if (!f->is_number_integer())
     throw FormatError(file.path().string() + ": metadata '" + key + "' field '" + field + "' is not an integer");
   return f->get<std::int64_t>();

@@ -12,6 +12,11 @@
 
 LATENTKIT_NAMESPACE_BEGIN
 
+/// The error of an invalid model config: "<where>: <model> config: <what>".
+[[noreturn]] inline void config_error(const std::string& where, const std::string& model, const std::string& what) {
+  throw FormatError(where + ": " + model + " config: " + what);
+}
+
 class ConfigFields {
  public:
   /// `where` names the file (or other source), `model` the config ("UNet", "VAE") in messages.
@@ -53,7 +58,7 @@ class ConfigFields {
     }
   }
 
-  [[noreturn]] void fail(const std::string& what) const { throw FormatError(where_ + ": " + model_ + " config: " + what); }
+  [[noreturn]] void fail(const std::string& what) const { config_error(where_, model_, what); }
 
  private:
   const nlohmann::json& j_;

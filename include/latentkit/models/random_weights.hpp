@@ -11,23 +11,15 @@
 #include "latentkit/config/config.hpp"
 #include "latentkit/core/tensor.hpp"
 #include "latentkit/nn/parameters.hpp"
+#include "latentkit/samplers/noise.hpp"
 
 LATENTKIT_NAMESPACE_BEGIN
 
-namespace random_weights_detail {
-constexpr std::uint64_t splitmix64(std::uint64_t z) noexcept {
-  z += 0x9e3779b97f4a7c15ull;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
-}  // namespace random_weights_detail
 
 /// Fills every parameter; call model.prepare(options) afterwards to pack the weights in the compute type.
 
 template <HasParameters Model>
 void fill_random_parameters(Model& model, std::uint64_t seed) {
-  using random_weights_detail::splitmix64;
   std::uint64_t tensor_index = 0;
   model.visit_parameters(
       [&](const std::string& name, TensorView<float> target) {

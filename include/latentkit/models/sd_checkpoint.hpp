@@ -61,52 +61,6 @@ inline bool ignorable_key(std::string_view key) {
          key == "cond_stage_model.model.logit_scale";                                 // CLIP's contrastive scale
 }
 
-/// Every problem with the keys of one file, by name.
-struct KeyReport {
-  struct Missing {
-    std::string key;
-    Dims expected;
-  };
-  struct MisShaped {
-    std::string key;
-    Dims found, expected;
-  };
-  std::string file;
-  std::vector<Missing> missing;
-  std::vector<std::string> unexpected;
-  std::vector<MisShaped> mis_shaped;
-  std::vector<std::string> not_float;  ///< parameters stored in a non-float dtype
-  index_t matched = 0;                 ///< parameters found with the expected shape
-
-  bool ok() const noexcept { return missing.empty() && unexpected.empty() && mis_shaped.empty() && not_float.empty(); }
-  std::string str() const {
-    std::ostringstream s;
-    s << file << ": " << matched << " tensors matched";
-    for (const auto& m : missing) s << "\n  missing " << m.key << " (expected " << m.expected.str() << ")";
-    for (const auto& m : mis_shaped) s << "\n  mis-shaped " << m.key << ": " << m.found.str() << ", expected " << m.expected.str();
-    for (const auto& k : not_float) s << "\n  not a float tensor: " << k;
-    for (const auto& k : unexpected) s << "\n  unexpected " << k;
-    return s.str();
-  }
-};
-
-/// Adds the parameters of `model` (at `prefix` in `file`) to `report`; `claimed` collects the keys it accounts for.
-template <HasParameters Model>
-void check_parameters(Model& model, const SafetensorsFile& file, const std::string& prefix, KeyReport& report,
-                      std::set<std::string>& claimed) {
-  model.visit_parameters(
-      [&](const std::string& key, TensorView<float> target) {
-        claimed.insert(key);
-        if (!file.contains(key)) return report.missing.push_back({key, target.shape()});
-        const TensorInfo& info = file.info(key);
-        if (!(info.shape == target.shape())) return report.mis_shaped.push_back({key, info.shape, target.shape()});
-        if (info.dtype != DType::f32 && info.dtype != DType::f16 && info.dtype != DType::bf16)
-          return report.not_float.push_back(key);
-        ++report.matched;
-      },
-      prefix);
-}
-
 /// What a checkpoint holds.
 struct CheckpointInfo {
   ModelFamily family = ModelFamily::unknown;
@@ -131,15 +85,6 @@ inline Dims required_shape(const SafetensorsFile& file, const std::string& key, 
                       std::to_string(rank));
   return s;
 }
-inline std::optional<nlohmann::json> metadata_json(const SafetensorsFile& file, const std::string& key) {
-  const auto it = file.metadata().find(key);
-  if (it == file.metadata().end()) return std::nullopt;
-  auto j = nlohmann::json::parse(it->second, nullptr, false);
-  if (j.is_discarded() || !j.is_object())
-    throw FormatError(file.path().string() + ": metadata '" + key + "' is not a JSON object");
-  return j;
-}
-
 /// The first key starting with `prefix` and ending with `suffix`, or empty.
 inline std::string find_key(const SafetensorsFile& file, std::string_view prefix, std::string_view suffix) {
   for (const auto& t : file.tensors())
@@ -247,7 +192,7 @@ inline CheckpointInfo inspect_checkpoint(const SafetensorsFile& file) {
     info.text_encoder = "OpenCLIP";
   if (info.family == ModelFamily::sdxl) return info;
   if (info.has_unet) {
-    if (const auto j = metadata_json(file, "unet")) {
+    if (const auto j = metadata_config(file, "unet")) {
       const UNetConfig base = info.family == ModelFamily::sd2 ? UNetConfig::sd21_v() : UNetConfig::sd15();
       info.unet = base.with_json(*j, where + " (metadata 'unet')");
       info.unet_config_source = "metadata";
@@ -257,7 +202,7 @@ inline CheckpointInfo inspect_checkpoint(const SafetensorsFile& file) {
     }
   }
   if (info.has_vae) {
-    if (const auto j = metadata_json(file, "vae")) {
+    if (const auto j = metadata_config(file, "vae")) {
       info.vae = AutoencoderKLConfig::sd().with_json(*j, where + " (metadata 'vae')");
       info.vae_config_source = "metadata";
     } else {
@@ -282,24 +227,25 @@ inline CheckpointInfo inspect_checkpoint(const SafetensorsFile& file) {
 inline KeyReport checkpoint_key_report(const SafetensorsFile& file, const CheckpointInfo& info) {
   KeyReport report;
   report.file = file.path().string();
-  std::set<std::string> claimed;
+  std::vector<std::string> claimed;
   if (info.unet) {
     UNet unet(*info.unet);
-    check_parameters(unet, file, std::string(unet_prefix), report, claimed);
+    check_parameters(unet, file, std::string(unet_prefix), report, &claimed);
   }
   if (info.vae) {
     AutoencoderKL vae(*info.vae);
-    check_parameters(vae, file, std::string(vae_prefix), report, claimed);
+    check_parameters(vae, file, std::string(vae_prefix), report, &claimed);
   }
   if (!info.text_encoder.empty()) {
     const bool sd1 = info.text_encoder.starts_with("openai");
     const std::string prefix(sd1 ? sd1_clip_prefix : sd2_openclip_prefix);
     const ClipTextLayout& layout = sd1 ? sd1_clip_layout : openclip_layout;
     ClipTextEncoder encoder(infer_clip_text_config(file, prefix, layout, index_t{1}), layout);  // heads: no keys
-    check_parameters(encoder, file, prefix, report, claimed);
+    check_parameters(encoder, file, prefix, report, &claimed);
   }
+  const std::set<std::string> known(claimed.begin(), claimed.end());
   for (const auto& t : file.tensors())
-    if (!claimed.contains(t.name) && !ignorable_key(t.name)) report.unexpected.push_back(t.name);
+    if (!known.contains(t.name) && !ignorable_key(t.name)) report.unexpected.push_back(t.name);
   return report;
 }
 
@@ -314,17 +260,6 @@ inline Prediction default_prediction(const CheckpointInfo& info, const LoadOptio
   return info.family == ModelFamily::sd2 ? Prediction::v_prediction : Prediction::epsilon;
 }
 
-namespace checkpoint_detail {
-template <HasParameters Model>
-void load_checked(Model& model, const SafetensorsFile& file, const std::string& prefix, const char* what) {
-  KeyReport report;
-  report.file = file.path().string();
-  std::set<std::string> claimed;
-  check_parameters(model, file, prefix, report, claimed);
-  if (!report.ok()) throw FormatError(std::string("cannot load the ") + what + ": " + report.str());
-}
-}  // namespace checkpoint_detail
-
 /// The UNet of a single-file checkpoint, every problem with its keys reported at once.
 inline UNet load_unet(const SafetensorsFile& file, const LoadOptions& options = {}) {
   const CheckpointInfo info = inspect_checkpoint(file);
@@ -334,10 +269,7 @@ inline UNet load_unet(const SafetensorsFile& file, const LoadOptions& options = 
   UNetConfig config = *info.unet;
   config.prediction = default_prediction(info, options);
   UNet unet(config);
-  checkpoint_detail::load_checked(unet, file, std::string(unet_prefix), "UNet");
-  unet.visit_parameters([&](const std::string& key, TensorView<float> target) { copy(file.load<float>(key).view(), target); },
-                        std::string(unet_prefix));
-  unet.prepare(options.weights);
+  load_parameters(unet, file, std::string(unet_prefix), options.weights);
   return unet;
 }
 
@@ -346,10 +278,7 @@ inline AutoencoderKL load_vae(const SafetensorsFile& file, const LoadOptions& op
   const CheckpointInfo info = inspect_checkpoint(file);
   if (!info.vae) throw FormatError(file.path().string() + ": no VAE (no '" + std::string(vae_prefix) + "*' keys)");
   AutoencoderKL vae(*info.vae);
-  checkpoint_detail::load_checked(vae, file, std::string(vae_prefix), "VAE");
-  vae.visit_parameters([&](const std::string& key, TensorView<float> target) { copy(file.load<float>(key).view(), target); },
-                       std::string(vae_prefix));
-  vae.prepare(options.weights);
+  load_parameters(vae, file, std::string(vae_prefix), options.weights);
   return vae;
 }
 

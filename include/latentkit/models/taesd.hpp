@@ -186,8 +186,8 @@ class TaesdNetwork {
 };
 
 /// A TAESD encoder or decoder file (taesd_encoder / taesd_decoder as safetensors, keys at `prefix`): which one it is and
-/// its latent channels come from the keys and shapes.
-inline TaesdNetwork load_taesd(const SafetensorsFile& file, const std::string& prefix = "") {
+/// its latent channels come from the keys and shapes; weights packed as `options` says.
+inline TaesdNetwork load_taesd(const SafetensorsFile& file, const std::string& prefix = "", const WeightOptions& options = {}) {
   const std::string where = file.path().string();
   const auto shape_of = [&](const std::string& key) {
     if (!file.contains(prefix + key)) return Dims{};
@@ -206,7 +206,7 @@ inline TaesdNetwork load_taesd(const SafetensorsFile& file, const std::string& p
     throw FormatError(where + ": not a TAESD encoder or decoder (neither '" + prefix + "0.weight' nor '" + prefix +
                       "1.weight' is a conv weight)");
   }
-  load_parameters(net, file, prefix);
+  load_parameters(net, file, prefix, options);
   return net;
 }
 

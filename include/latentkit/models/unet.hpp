@@ -108,7 +108,7 @@ struct UNetConfig {
   }
 
   void validate(const std::string& where) const {
-    const auto bad = [&](const std::string& what) { throw FormatError(where + ": UNet config: " + what); };
+    const auto bad = [&](const std::string& what) { config_error(where, "UNet", what); };
     if (in_channels < 1 || out_channels < 1 || model_channels < 1) bad("channel counts must be >= 1");
     if (num_res_blocks < 1) bad("num_res_blocks must be >= 1");
     if (channel_mult.empty()) bad("channel_mult is empty");

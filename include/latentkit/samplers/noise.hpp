@@ -61,6 +61,15 @@ class ReplayNoise {
   std::vector<std::pair<double, double>> calls_;
 };
 
+/// SplitMix64 (Steele, Lea, Flood 2014): a 64-bit hash with full avalanche; the counter-based generators here hash
+/// (key, element index) with it, so values never depend on the thread that computes them.
+constexpr std::uint64_t splitmix64(std::uint64_t z) noexcept {
+  z += 0x9e3779b97f4a7c15ULL;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
 /// Seeded Gaussian noise, reproducible bit for bit from (seed, call number, element index) whatever the thread count.
 /// Generator: element pair p of call c hashes (seed, c, 2p) and (seed, c, 2p+1) with SplitMix64 finalisers into two
 /// 53-bit uniforms u1 in (0, 1], u2 in [0, 1); Box-Muller gives sqrt(-2 ln u1) * (cos, sin)(2 pi u2) for elements
@@ -100,12 +109,6 @@ class GaussianNoise {
   std::uint64_t calls() const noexcept { return calls_; }
 
  private:
-  static constexpr std::uint64_t splitmix64(std::uint64_t z) noexcept {
-    z += 0x9e3779b97f4a7c15ULL;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  }
   /// The element hash is splitmix64(call_key(call) ^ index).
   std::uint64_t call_key(std::uint64_t call) const noexcept { return splitmix64(splitmix64(seed_) ^ call); }
   static constexpr long parallel_min_pairs = 2048;
