@@ -1,18 +1,27 @@
-// `latentkit inspect FILE [--json]`: what a .safetensors file holds, without loading any tensor data.
+// `latentkit inspect FILE [--json]`: what a .safetensors file holds, without loading any tensor data; for a PNG
+// (recognised by its signature), its header, chunks and text, with AUTOMATIC1111's "parameters" read into fields.
 #pragma once
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <cstdio>
+#include <fstream>
 #include <map>
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "cli_support.hpp"
+#include "latentkit/io/detail/png_chunks.hpp"
+#include "latentkit/io/mapped_file.hpp"
+#include "latentkit/io/png_text.hpp"
 #include "latentkit/io/safetensors.hpp"
 #include "latentkit/models/sd_checkpoint.hpp"
+#include "latentkit/pipelines/generation_parameters.hpp"
 
 namespace latentkit_cli {
 
@@ -24,7 +33,10 @@ inline constexpr std::string_view inspect_usage =
     "For a Stable Diffusion checkpoint it also names the family (SD1.x, SD2.x, SDXL), the components (UNet, VAE,\n"
     "text encoder) with their configs and where each came from (metadata or tensor shapes), the default\n"
     "prediction (SD2.x: v), and every missing, unexpected or mis-shaped key.\n"
-    "  --json   print the same as one JSON object (metadata values in full)\n"
+    "A PNG file (recognised by its signature) is checked chunk by chunk (lengths, CRCs) and its size, colour\n"
+    "type, chunks and text chunks (tEXt, zTXt, iTXt) are listed; an AUTOMATIC1111 \"parameters\" text is also\n"
+    "shown field by field (prompt, negative prompt, steps, sampler, ..., and any other keys).\n"
+    "  --json   print the same as one JSON object (metadata and text values in full)\n"
     "Exit status: 0 on success, 1 on a bad command line, 2 if the file is missing or malformed.\n";
 
 namespace detail {
@@ -214,6 +226,126 @@ inline void print_inspect_text(const latentkit::SafetensorsFile& f) {
   print_checkpoint_text(checkpoint_summary(f));
 }
 
+// ---- PNG files -------------------------------------------------------------------------------------------------
+
+/// True when `path` starts with the PNG signature (a file that cannot be read is left to the safetensors path,
+/// which reports why).
+inline bool is_png_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::array<char, 8> head{};
+  if (!in.read(head.data(), head.size())) return false;
+  return latentkit::detail::has_png_signature({reinterpret_cast<const std::uint8_t*>(head.data()), head.size()});
+}
+
+inline const char* png_color_name(int color_type) {
+  switch (color_type) {
+    case 0: return "gray";
+    case 2: return "RGB";
+    case 3: return "palette";
+    case 4: return "gray + alpha";
+    case 6: return "RGBA";
+    default: return "?";
+  }
+}
+
+/// Everything `inspect` reports about a PNG, as JSON: header, chunks by type (first-seen order), text chunks,
+/// and the A1111 parameters (null without a "parameters" text; {"error": ...} when it cannot be read).
+inline nlohmann::ordered_json png_summary(const std::filesystem::path& path) {
+  using namespace latentkit;
+  const MappedFile file(path);
+  const std::span<const std::uint8_t> bytes{reinterpret_cast<const std::uint8_t*>(file.bytes().data()), file.size()};
+  const std::string name = path.string();
+  latentkit::detail::PngHeader header;
+  std::vector<std::pair<std::string, std::pair<std::uint64_t, std::uint64_t>>> chunks;  // type -> (count, bytes)
+  const std::size_t end = latentkit::detail::walk_png_chunks(bytes, name, [&](const latentkit::detail::PngChunk& c) {
+    if (c.index == 0) header = latentkit::detail::parse_png_header(c, name);
+    auto it = std::find_if(chunks.begin(), chunks.end(), [&](const auto& e) { return e.first == c.type; });
+    if (it == chunks.end()) it = chunks.insert(chunks.end(), {std::string(c.type), {0, 0}});
+    ++it->second.first;
+    it->second.second += c.data.size();
+  });
+  const auto text = png_text_from_bytes(bytes, name);
+
+  nlohmann::ordered_json out;
+  out["file"] = name;
+  out["format"] = "PNG";
+  out["file_bytes"] = bytes.size();
+  out["width"] = header.width;
+  out["height"] = header.height;
+  out["bit_depth"] = header.bit_depth;
+  out["color_type"] = png_color_name(header.color_type);
+  out["interlaced"] = header.interlace == 1;
+  out["bytes_after_iend"] = bytes.size() - end;
+  auto& list = out["chunks"] = nlohmann::ordered_json::array();
+  for (const auto& [type, stats] : chunks) list.push_back({{"type", type}, {"count", stats.first}, {"bytes", stats.second}});
+  auto& texts = out["text"] = nlohmann::ordered_json::array();
+  for (const auto& [key, value] : text) texts.push_back({{"key", key}, {"value", value}});
+  out["parameters"] = nullptr;
+  for (const auto& [key, value] : text) {
+    if (key != "parameters") continue;
+    try {
+      const GenerationParameters p = parse_a1111_parameters(value);
+      nlohmann::ordered_json f;
+      f["prompt"] = p.prompt;
+      f["negative_prompt"] = p.negative_prompt;
+      f["steps"] = p.steps;
+      f["sampler"] = p.sampler;
+      f["schedule"] = p.schedule;
+      f["cfg_scale"] = p.cfg_scale;
+      f["seed"] = p.seed;
+      f["width"] = p.width;
+      f["height"] = p.height;
+      f["model_hash"] = p.model_hash;
+      f["model_name"] = p.model_name;
+      f["denoising_strength"] = p.denoising_strength ? nlohmann::ordered_json(*p.denoising_strength) : nullptr;
+      f["clip_skip"] = p.clip_skip;
+      f["rng"] = p.rng;
+      f["version"] = p.version;
+      auto& extra = f["extra"] = nlohmann::ordered_json::array();
+      for (const auto& [k, v] : p.extra) extra.push_back({{"key", k}, {"value", v}});
+      out["parameters"] = f;
+    } catch (const latentkit::Error& e) {
+      out["parameters"] = {{"error", e.what()}};
+    }
+    break;  // the first "parameters" chunk is the one readers use
+  }
+  return out;
+}
+
+inline void print_png_text(const nlohmann::ordered_json& s) {
+  const auto str = [](const nlohmann::ordered_json& j) { return j.get<std::string>(); };
+  const auto u64 = [](const nlohmann::ordered_json& j) { return j.get<std::uint64_t>(); };
+  std::printf("%s: PNG, %llux%llu, %lld-bit %s%s, %s bytes (%s)\n", str(s["file"]).c_str(),
+              static_cast<unsigned long long>(u64(s["width"])), static_cast<unsigned long long>(u64(s["height"])),
+              s["bit_depth"].get<long long>(), str(s["color_type"]).c_str(), s["interlaced"].get<bool>() ? ", interlaced" : "",
+              grouped(u64(s["file_bytes"])).c_str(), human_bytes(u64(s["file_bytes"])).c_str());
+  std::printf("\nchunks (CRCs checked):\n");
+  for (const auto& c : s["chunks"])
+    std::printf("  %s  x%llu  %s bytes\n", str(c["type"]).c_str(), static_cast<unsigned long long>(u64(c["count"])),
+                grouped(u64(c["bytes"])).c_str());
+  if (u64(s["bytes_after_iend"]) > 0) std::printf("  (%s bytes after IEND, ignored)\n", grouped(u64(s["bytes_after_iend"])).c_str());
+  if (s["text"].empty()) {
+    std::printf("\ntext: none\n");
+  } else {
+    std::printf("\ntext (%zu entries):\n", s["text"].size());
+    for (const auto& t : s["text"]) std::printf("  %s: %s\n", one_line(str(t["key"]), 60).c_str(), one_line(str(t["value"])).c_str());
+  }
+  const auto& p = s["parameters"];
+  if (p.is_null()) return;
+  if (p.contains("error")) {
+    std::printf("\nparameters: not readable as AUTOMATIC1111 parameters: %s\n", str(p["error"]).c_str());
+    return;
+  }
+  std::printf("\nparameters (AUTOMATIC1111):\n");
+  for (const auto& [k, v] : p.items()) {
+    if (k == "extra") continue;
+    if ((v.is_string() && v.get<std::string>().empty()) || v.is_null()) continue;
+    std::printf("  %-20s %s\n", (k + ":").c_str(), v.is_string() ? one_line(v.get<std::string>(), 400).c_str() : v.dump().c_str());
+  }
+  for (const auto& e : p["extra"])
+    std::printf("  %-20s %s\n", (str(e["key"]) + ":").c_str(), one_line(str(e["value"]), 400).c_str());
+}
+
 }  // namespace detail
 
 inline int inspect(std::span<const std::string_view> args) {
@@ -241,6 +373,12 @@ inline int inspect(std::span<const std::string_view> args) {
     return exit_usage;
   }
   return guarded("inspect", [&] {
+    if (detail::is_png_file(std::filesystem::path(file))) {
+      const auto summary = detail::png_summary(std::filesystem::path(file));
+      if (json) std::printf("%s\n", summary.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace).c_str());
+      else detail::print_png_text(summary);
+      return exit_ok;
+    }
     const latentkit::SafetensorsFile f{std::filesystem::path(file)};
     if (json) detail::print_inspect_json(f);
     else detail::print_inspect_text(f);
