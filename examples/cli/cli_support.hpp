@@ -1,5 +1,7 @@
 // Small helpers shared by the command headers: argument checks, one-line errors, number formatting.
 #pragma once
+#include <sys/resource.h>
+
 #include <charconv>
 #include <cstdint>
 #include <cstdio>
@@ -75,6 +77,13 @@ inline std::string grouped(std::uint64_t n) {
     out += digits[i];
   }
   return out;
+}
+
+/// The process's peak resident memory so far (getrusage's ru_maxrss), in GiB.
+inline double peak_rss_gib() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_maxrss) / (1024.0 * 1024.0);
 }
 
 }  // namespace latentkit_cli

@@ -10,8 +10,10 @@
 #include "commands/bench_model.hpp"
 #include "commands/compare.hpp"
 #include "commands/encode.hpp"
+#include "commands/generate.hpp"
 #include "commands/inspect.hpp"
 #include "commands/kernels.hpp"
+#include "commands/random_checkpoint.hpp"
 #include "commands/tokenize.hpp"
 #include "latentkit/config/config.hpp"
 
@@ -25,11 +27,14 @@ struct Command {
 
 // ---- the command table -------------------------------------------------------------------------------------
 constexpr Command commands[] = {
+    {"txt2img", "generate images from a prompt with a Stable Diffusion checkpoint (PNG with the parameters embedded)", latentkit_cli::txt2img},
+    {"img2img", "re-generate an image (PNG/JPEG) from a prompt at a denoising strength", latentkit_cli::img2img},
     {"inspect", "list the tensors, dtypes, shapes, totals and metadata of a .safetensors file; SD family and components", latentkit_cli::inspect},
     {"compare", "compare samplers x schedules x steps on the analytic model: table, CSV, error-vs-NFE plot", latentkit_cli::compare},
     {"tokenize", "CLIP token ids, strings and the 77-token row of a prompt; A1111 chunks and weights", latentkit_cli::tokenize},
     {"encode", "prompt + negative prompt -> text conditioning [chunks*77, width] with a checkpoint's CLIP encoder", latentkit_cli::encode},
     {"bench-model", "time one UNet / VAE / TAESD evaluation at full size (a checkpoint or random weights), per layer kind", latentkit_cli::bench_model},
+    {"random-checkpoint", "write a full-size SD1.5 / SD2.1 checkpoint with random weights (for benchmarks)", latentkit_cli::random_checkpoint},
     {"kernels", "the SIMD instruction set, GEMM blocking and bf16 kernel of this CPU; time a GEMM shape on each path", latentkit_cli::kernels},
 };
 // -------------------------------------------------------------------------------------------------------------

@@ -2,8 +2,6 @@
 // network evaluation, on a checkpoint's weights or on random full-size SD1.5 / SD2.1 weights, with the time per
 // layer kind, GFLOP/s and the peak resident memory.
 #pragma once
-#include <sys/resource.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -41,12 +39,6 @@ inline constexpr std::string_view bench_model_usage =
     "Exit status: 0 on success, 1 on a bad command line, 2 if the file is missing or malformed.\n";
 
 namespace detail {
-
-inline double peak_rss_gib() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return static_cast<double>(usage.ru_maxrss) / (1024.0 * 1024.0);
-}
 
 inline void print_profile(const latentkit::Profile& p, double runs) {
   for (latentkit::LayerKind k : latentkit::layer_kinds) {
@@ -191,7 +183,7 @@ inline int bench_model(std::span<const std::string_view> args) {
                 profile.total_flops() / runs / median * 1e-9, profile.total_flops() / runs * 1e-9);
     detail::print_profile(profile, runs);
     if (seam >= 0) std::printf("  seam       max |tiled - untiled| = %.6g\n", seam);
-    std::printf("  peak RSS   %.2f GiB\n", detail::peak_rss_gib());
+    std::printf("  peak RSS   %.2f GiB\n", peak_rss_gib());
     return exit_ok;
   });
 }

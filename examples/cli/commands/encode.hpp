@@ -1,4 +1,4 @@
-// `latentkit encode --checkpoint FILE [--vocab PATH] [--clip-skip N] [--negative TEXT] [--out FILE] PROMPT...`:
+// `latentkit encode -m FILE [--tokenizer PATH] [--clip-skip N] [-n TEXT] [--out FILE] [-p] PROMPT...`:
 // encodes a prompt and a negative prompt with the checkpoint's text encoder (A1111 chunks, weights, clip skip)
 // and prints the conditioning shape, the tokens of each chunk and summary statistics; --out saves cond/uncond.
 #pragma once
@@ -14,21 +14,24 @@
 #include "latentkit/io/safetensors_writer.hpp"
 #include "latentkit/models/clip_text.hpp"
 #include "latentkit/pipelines/conditioning.hpp"
+#include "latentkit/pipelines/stable_diffusion.hpp"
 #include "latentkit/tokenizers/clip_tokenizer.hpp"
 
 namespace latentkit_cli {
 
 inline constexpr std::string_view encode_usage =
-    "usage: latentkit encode --checkpoint FILE [--vocab PATH] [--clip-skip N] [--negative TEXT] [--out FILE]\n"
-    "                        PROMPT...\n"
+    "usage: latentkit encode -m FILE [--tokenizer PATH] [--clip-skip N] [-n TEXT] [--out FILE] [-p] PROMPT...\n"
     "\n"
     "Encodes PROMPT (several arguments are joined with spaces) and the negative prompt with the text encoder of\n"
     "a checkpoint: A1111 prompt syntax ((word:1.2), [word], BREAK), 75-token chunks, mean-restoring weights.\n"
     "Prints the conditioning shape [chunks * 77, width], the prompt tokens of each chunk and statistics.\n"
-    "  --checkpoint FILE  single-file SD1 (CLIP ViT-L) or SD2 (OpenCLIP) .safetensors, or a diffusers folder\n"
-    "  --vocab PATH       CLIP BPE vocabulary (see latentkit help tokenize); default: the usual search path\n"
+    "  -m, --model FILE   single-file SD1 (CLIP ViT-L) or SD2 (OpenCLIP) .safetensors, or a diffusers folder\n"
+    "                     (alias: --checkpoint)\n"
+    "  --tokenizer PATH   CLIP BPE vocabulary (see latentkit help tokenize); default: beside the model, then the\n"
+    "                     usual search path (alias: --vocab)\n"
+    "  -p, --prompt TEXT  the prompt (or give it as the trailing arguments)\n"
     "  --clip-skip N      1 = last layer, 2 = penultimate, ... (default: SD1 1, SD2 single file 2)\n"
-    "  --negative TEXT    the negative prompt (default: empty)\n"
+    "  -n, --negative-prompt TEXT  the negative prompt (default: empty; alias: --negative)\n"
     "  --out FILE         save cond and uncond [chunks * 77, width] to a .safetensors file\n"
     "Exit status: 0 on success, 1 on a bad command line, 2 if a file is missing or malformed.\n";
 
@@ -64,17 +67,24 @@ inline int encode(std::span<const std::string_view> args) {
   latentkit::ConditioningOptions options;
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string_view a = args[i];
-    const bool takes_value = a == "--checkpoint" || a == "--vocab" || a == "--clip-skip" || a == "--negative" || a == "--out";
+    const bool model = a == "-m" || a == "--model" || a == "--checkpoint";
+    const bool tokenizer = a == "--tokenizer" || a == "--vocab";
+    const bool negative_flag = a == "-n" || a == "--negative-prompt" || a == "--negative";
+    const bool prompt_flag = a == "-p" || a == "--prompt";
+    const bool takes_value = model || tokenizer || negative_flag || prompt_flag || a == "--clip-skip" || a == "--out";
     if (takes_value && i + 1 >= args.size()) {
       print_error("encode", std::string(a) + " needs a value");
       return exit_usage;
     }
-    if (a == "--checkpoint") {
+    if (model) {
       checkpoint = std::string(args[++i]);
-    } else if (a == "--vocab") {
+    } else if (tokenizer) {
       vocab = std::string(args[++i]);
-    } else if (a == "--negative") {
+    } else if (negative_flag) {
       negative = std::string(args[++i]);
+    } else if (prompt_flag) {
+      prompt += (have_prompt ? " " : "") + std::string(args[++i]);
+      have_prompt = true;
     } else if (a == "--out") {
       out = std::string(args[++i]);
     } else if (a == "--clip-skip") {
@@ -94,13 +104,13 @@ inline int encode(std::span<const std::string_view> args) {
     }
   }
   if (!checkpoint || !have_prompt) {
-    print_error("encode", !checkpoint ? "--checkpoint is required" : "no prompt given");
+    print_error("encode", !checkpoint ? "-m/--model is required" : "no prompt given");
     return exit_usage;
   }
   const latentkit::ClipTextEncoder encoder = latentkit::load_text_encoder(*checkpoint);
   const auto flavor = encoder.layout().padding == latentkit::ClipPadding::zero ? latentkit::ClipFlavor::open_clip
                                                                                 : latentkit::ClipFlavor::openai;
-  const auto tokenizer = vocab ? latentkit::ClipTokenizer::load(*vocab, flavor) : latentkit::ClipTokenizer::load_default(flavor);
+  const auto tokenizer = vocab ? latentkit::ClipTokenizer::load(*vocab, flavor) : latentkit::ClipTokenizer::load(latentkit::find_tokenizer_for(*checkpoint), flavor);
   const auto& c = encoder.config();
   std::printf("encoder: %s layout, width %lld, %lld layers, %lld heads, MLP %lld (%s), vocab %lld, context %lld\n",
               std::string(encoder.layout().name).c_str(), static_cast<long long>(c.width), static_cast<long long>(c.layers),

@@ -1,4 +1,4 @@
-// `latentkit tokenize [--vocab PATH] [--openclip] TEXT...`: CLIP token ids and strings of a prompt, the 77-token
+// `latentkit tokenize [--tokenizer PATH] [--openclip] TEXT...`: CLIP token ids and strings of a prompt, the 77-token
 // encoder row, and the A1111 chunks with per-token weights when the prompt uses emphasis syntax or BREAK.
 #pragma once
 #include <cstdio>
@@ -14,15 +14,15 @@
 namespace latentkit_cli {
 
 inline constexpr std::string_view tokenize_usage =
-    "usage: latentkit tokenize [--vocab PATH] [--openclip] TEXT...\n"
+    "usage: latentkit tokenize [--tokenizer PATH] [--openclip] TEXT...\n"
     "\n"
     "Prints the CLIP token ids and token strings of TEXT (several arguments are joined with spaces) and the\n"
     "77-token encoder row. If TEXT uses emphasis syntax ((word), [word], (word:1.3)) or BREAK, also prints the\n"
     "A1111 chunks of 75 tokens with each token's weight.\n"
-    "  --vocab PATH  bpe_simple_vocab_16e6.txt.gz, a vocab.json (merges.txt beside it) or a folder holding one;\n"
-    "                default: $LATENTKIT_TOKENIZER, then ~/.cache/latentkit, /usr/local/share/latentkit,\n"
-    "                /usr/share/latentkit\n"
-    "  --openclip    SD2 conventions: <start_of_text>/<end_of_text> literals, rows padded with 0\n"
+    "  --tokenizer PATH  bpe_simple_vocab_16e6.txt.gz, a vocab.json (merges.txt beside it) or a folder holding\n"
+    "                    one (alias: --vocab); default: $LATENTKIT_TOKENIZER, then ~/.cache/latentkit,\n"
+    "                    /usr/local/share/latentkit, /usr/share/latentkit\n"
+    "  --openclip        SD2 conventions: <start_of_text>/<end_of_text> literals, rows padded with 0\n"
     "Exit status: 0 on success, 1 on a bad command line, 2 if the vocabulary is missing or malformed.\n";
 
 namespace detail {
@@ -50,9 +50,9 @@ inline int tokenize(std::span<const std::string_view> args) {
   std::string text;
   bool have_text = false;
   for (std::size_t i = 0; i < args.size(); ++i) {
-    if (args[i] == "--vocab") {
+    if (args[i] == "--tokenizer" || args[i] == "--vocab") {
       if (i + 1 >= args.size()) {
-        print_error("tokenize", "--vocab needs a path");
+        print_error("tokenize", std::string(args[i]) + " needs a path");
         return exit_usage;
       }
       vocab = std::string(args[++i]);
