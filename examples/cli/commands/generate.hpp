@@ -230,15 +230,17 @@ inline int run(std::span<const std::string_view> args, bool img2img) {
     return exit_usage;
   }
 
+  // A1111's "Model hash": the file's SHA-256, read on another thread while the model loads (the load is mostly
+  // waiting on the file and converting; the hash reads the same pages).
+  std::future<std::string> model_hash;
+  if (o.model_hash)
+    model_hash = std::async(std::launch::async, [path = std::filesystem::path(*o.model)] { return latentkit::a1111_model_hash(path); });
   const auto t0 = std::chrono::steady_clock::now();
   const latentkit::StableDiffusionModel model = latentkit::load_stable_diffusion(*o.model, o.load);
   const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::fprintf(stderr, "model %s: %s, %s, loaded in %.1f s\n", model.name().c_str(),
                std::string(latentkit::family_name(model.info.family)).c_str(),
                model.prediction() == latentkit::Prediction::v_prediction ? "v-prediction" : "epsilon", load_s);
-  // A1111's "Model hash": the file's SHA-256, read on another thread while the images are made.
-  std::future<std::string> model_hash;
-  if (o.model_hash) model_hash = std::async(std::launch::async, [path = model.path] { return latentkit::a1111_model_hash(path); });
 
   const Progress bar{.images = o.run.batch_size * o.run.batch_count};
   const latentkit::ProgressCallback callback = [&](const latentkit::StepProgress& p) {
@@ -264,7 +266,14 @@ inline int run(std::span<const std::string_view> args, bool img2img) {
   const latentkit::GenerationResult result =
       img2img ? latentkit::img2img(model, *init, o.run, callback) : latentkit::txt2img(model, o.run, callback);
 
-  const std::string hash = o.model_hash ? model_hash.get() : std::string();
+  std::string hash;
+  if (o.model_hash) {
+    try {
+      hash = model_hash.get();
+    } catch (const std::exception& e) {  // the images are made: write them without the hash rather than lose them
+      print_error(command, std::string("the model hash could not be computed (") + e.what() + "); the PNG leaves it out");
+    }
+  }
   for (std::size_t k = 0; k < result.images.size(); ++k) {
     latentkit::GenerationParameters parameters = result.images[k].parameters;
     parameters.model_hash = hash;

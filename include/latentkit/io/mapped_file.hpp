@@ -3,6 +3,7 @@
 #pragma once
 #include <cerrno>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <span>
@@ -69,6 +70,17 @@ class MappedFile {
   /// The whole file. Valid as long as this object (or the one it is moved into) lives.
   std::span<const std::byte> bytes() const noexcept { return {data_, size_}; }
   std::size_t size() const noexcept { return size_; }
+
+  /// Gives the pages wholly inside `range` (a part of bytes()) back to the kernel: a loader that has copied a tensor
+  /// out calls it so that a multi-GB checkpoint does not stay resident beside the model built from it. The bytes
+  /// stay readable (the mapping is private and never written, so a later read faults them in from the file again).
+  void release_pages(std::span<const std::byte> range) const noexcept {
+    if (!data_ || range.empty()) return;
+    const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+    const auto first = (reinterpret_cast<std::uintptr_t>(range.data()) + page - 1) / page * page;
+    const auto last = (reinterpret_cast<std::uintptr_t>(range.data()) + range.size()) / page * page;
+    if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+  }
 
  private:
   std::string failure(const char* what) const {

@@ -431,6 +431,12 @@ class SafetensorsFile {
   }
   Tensor<float> to_f32(std::string_view name) const { return load<float>(name); }
 
+  /// Lets the operating system drop the resident pages of tensor `name` (a mapped file only; they are read again
+  /// if the tensor is used later). Loaders call it after copying a tensor out.
+  void release(std::string_view name) const {
+    if (const auto* mapped = std::get_if<MappedFile>(&storage_)) mapped->release_pages(bytes(name));
+  }
+
  private:
   struct OwnedImage {
     std::unique_ptr<std::byte[], detail::AlignedFree> data;

@@ -89,8 +89,12 @@ void load_parameters(Model& model, const SafetensorsFile& file, const std::strin
   report.file = file.path().string();
   check_parameters(model, file, prefix, report);
   if (!report.ok()) throw FormatError(report.str());
-  model.visit_parameters([&](const std::string& key, TensorView<float> target) { copy(file.load<float>(key).view(), target); },
-                         prefix);
+  model.visit_parameters(
+      [&](const std::string& key, TensorView<float> target) {
+        copy(file.load<float>(key).view(), target);
+        file.release(key);  // the file's pages need not stay resident beside the model
+      },
+      prefix);
   if constexpr (requires { model.prepare(options); }) model.prepare(options);
   else if constexpr (requires { model.prepare(); }) model.prepare();
 }
