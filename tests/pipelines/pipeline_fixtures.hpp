@@ -79,13 +79,7 @@ inline Tensor<float> item(const Tensor<float>& t, index_t i) {
   return contiguous(t.view().slice(0, i, i + 1).reshape(shape));
 }
 
-inline Tensor<float> from_latent(const xt::xarray<float>& x) {
-  Dims shape;
-  for (const auto d : x.shape()) shape.push_back(static_cast<index_t>(d));
-  Tensor<float> t(shape);
-  std::copy(x.data(), x.data() + x.size(), t.data());
-  return t;
-}
+inline Tensor<float> from_latent(const xt::xarray<float>& x) { return latent_to_tensor(x); }
 
 /// Largest per-channel difference between two 8-bit images of the same size (-1 when the sizes differ).
 inline int max_pixel_diff(const Image& a, const Image& b) {

@@ -3,8 +3,6 @@
 // to a multiple of 8 bytes so that the data section starts 8-byte aligned. The file is written under a
 // temporary name and renamed into place, so a failed or interrupted write never leaves a half-written file.
 #pragma once
-#include <cerrno>
-#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -15,9 +13,6 @@
 #include <utility>
 #include <vector>
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <nlohmann/json.hpp>
 
 #include "latentkit/config/config.hpp"
@@ -26,6 +21,7 @@
 #include "latentkit/core/shape.hpp"
 #include "latentkit/core/tensor.hpp"
 #include "latentkit/core/tensor_view.hpp"
+#include "latentkit/io/detail/atomic_file.hpp"
 
 LATENTKIT_NAMESPACE_BEGIN
 
@@ -92,7 +88,7 @@ class SafetensorsWriter {
   void write(const std::filesystem::path& path) const {
     const std::string header = header_text();
     const std::uint64_t length = header.size();
-    TempFile tmp(path);
+    detail::AtomicFile tmp(path);
     tmp.write(&length, 8);
     tmp.write(header.data(), header.size());
     for (const auto& [name, entry] : entries_) tmp.write(entry.data.data(), entry.data.size());
@@ -151,51 +147,6 @@ class SafetensorsWriter {
     h.append((8 - h.size() % 8) % 8, ' ');  // data then starts at a multiple of 8: float64 views stay aligned
     return h;
   }
-
-  /// A uniquely named file beside the target, removed unless commit() renamed it into place.
-  class TempFile {
-   public:
-    explicit TempFile(const std::filesystem::path& target) : target_(target) {
-      const auto stamp = std::chrono::steady_clock::now().time_since_epoch().count();
-      for (int attempt = 0; fd_ < 0; ++attempt) {
-        tmp_ = target_;
-        tmp_ += ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(stamp) + "-" + std::to_string(attempt);
-        fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (fd_ < 0 && (errno != EEXIST || attempt > 100)) fail("cannot create a temporary file for");
-      }
-    }
-    TempFile(const TempFile&) = delete;
-    TempFile& operator=(const TempFile&) = delete;
-    ~TempFile() {
-      if (fd_ >= 0) ::close(fd_);
-      if (!committed_) ::unlink(tmp_.c_str());
-    }
-    void write(const void* data, std::size_t n) {
-      const char* p = static_cast<const char*>(data);
-      while (n > 0) {
-        const ::ssize_t w = ::write(fd_, p, n);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) fail("cannot write");
-        p += w;
-        n -= static_cast<std::size_t>(w);
-      }
-    }
-    void commit() {
-      if (::fsync(fd_) != 0) fail("cannot flush");
-      const int fd = std::exchange(fd_, -1);
-      if (::close(fd) != 0) fail("cannot close");
-      if (::rename(tmp_.c_str(), target_.c_str()) != 0) fail("cannot rename the temporary file onto");
-      committed_ = true;
-    }
-
-   private:
-    [[noreturn]] void fail(const char* what) const {
-      throw IoError(std::string(what) + " '" + target_.string() + "': " + std::strerror(errno));
-    }
-    std::filesystem::path target_, tmp_;
-    int fd_ = -1;
-    bool committed_ = false;
-  };
 
   std::map<std::string, Entry> entries_;
   std::map<std::string, std::string> metadata_;

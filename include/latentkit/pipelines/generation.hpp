@@ -116,6 +116,15 @@ struct GenerationResult {
   GenerationTimings timings;
 };
 
+/// A sampler latent (xt::xarray<float>, what the progress callback shows) as a Tensor of the same shape.
+inline Tensor<float> latent_to_tensor(const xt::xarray<float>& x) {
+  Dims shape;
+  for (const auto d : x.shape()) shape.push_back(static_cast<index_t>(d));
+  Tensor<float> t(shape);
+  std::copy(x.data(), x.data() + x.size(), t.data());
+  return t;
+}
+
 namespace generation_detail {
 
 using Clock = std::chrono::steady_clock;
@@ -123,23 +132,8 @@ inline double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
-inline xt::xarray<float> to_latent(TensorView<const float> t) {
-  std::vector<std::size_t> shape;
-  for (index_t d = 0; d < t.rank(); ++d) shape.push_back(static_cast<std::size_t>(t.size(static_cast<int>(d))));
-  xt::xarray<float> x = xt::xarray<float>::from_shape(shape);
-  const Tensor<float> c = contiguous(t);
-  std::copy(c.data(), c.data() + c.numel(), x.data());
-  return x;
-}
-inline Tensor<float> to_tensor(const xt::xarray<float>& x) {
-  Dims shape;
-  for (const auto d : x.shape()) shape.push_back(static_cast<index_t>(d));
-  Tensor<float> t(shape);
-  std::copy(x.data(), x.data() + x.size(), t.data());
-  return t;
-}
 /// Row `i` of a [B, ...] latent as [1, ...].
-inline Tensor<float> row(const xt::xarray<float>& x, std::size_t i) { return to_tensor(batch_rows(x, i, 1)); }
+inline Tensor<float> row(const xt::xarray<float>& x, std::size_t i) { return latent_to_tensor(batch_rows(x, i, 1)); }
 
 /// `rows` copies of a [tokens, width] conditioning as [rows, tokens, width].
 inline xt::xarray<float> repeat_context(const Tensor<float>& c, std::size_t rows) {
