@@ -29,7 +29,7 @@ struct Command {
 constexpr Command commands[] = {
     {"txt2img", "generate images from a prompt with a Stable Diffusion checkpoint (PNG with the parameters embedded)", latentkit_cli::txt2img},
     {"img2img", "re-generate an image (PNG/JPEG) from a prompt at a denoising strength", latentkit_cli::img2img},
-    {"inspect", "list the tensors, dtypes, shapes, totals and metadata of a .safetensors file; SD family and components", latentkit_cli::inspect},
+    {"inspect", "a .safetensors file: tensors, totals, metadata, SD family and key report; a PNG: its text chunks and A1111 parameters", latentkit_cli::inspect},
     {"compare", "compare samplers x schedules x steps on the analytic model: table, CSV, error-vs-NFE plot", latentkit_cli::compare},
     {"tokenize", "CLIP token ids, strings and the 77-token row of a prompt; A1111 chunks and weights", latentkit_cli::tokenize},
     {"encode", "prompt + negative prompt -> text conditioning [chunks*77, width] with a checkpoint's CLIP encoder", latentkit_cli::encode},
@@ -50,7 +50,7 @@ void print_overview(std::FILE* out) {
                "       latentkit help COMMAND\n\ncommands:\n",
                LATENTKIT_VERSION_MAJOR, LATENTKIT_VERSION_MINOR, LATENTKIT_VERSION_PATCH);
   for (const auto& c : commands)
-    std::fprintf(out, "  %-12.*s %.*s\n", static_cast<int>(c.name.size()), c.name.data(),
+    std::fprintf(out, "  %-17.*s %.*s\n", static_cast<int>(c.name.size()), c.name.data(),
                  static_cast<int>(c.summary.size()), c.summary.data());
 }
 
