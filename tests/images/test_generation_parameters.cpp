@@ -6,11 +6,13 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <string>
 
 #include "image_test_support.hpp"
 #include "latentkit/io/png_writer.hpp"
 #include "latentkit/pipelines/generation_parameters.hpp"
+#include "support/cli.hpp"
 
 using namespace latentkit;
 
@@ -214,17 +216,47 @@ TEST_CASE("bad numbers and unwritable extra keys are FormatErrors naming the key
   }
 }
 
-TEST_CASE("write the PNGs the CLI tests inspect", "[.][cli_fixture]") {
-  const char* dir = std::getenv("LATENTKIT_IMAGES_CLI_DIR");
-  REQUIRE(dir != nullptr);
-  const std::filesystem::path out(dir);
+#ifdef LATENTKIT_CLI_PATH
+namespace {
+/// True when `text` matches `pattern` somewhere ("." also crosses lines, as CTest's PASS_REGULAR_EXPRESSION).
+bool contains_match(const std::string& text, std::string pattern) {
+  pattern = std::regex_replace(pattern, std::regex(R"(\.\*)"), "[\\s\\S]*");
+  return std::regex_search(text, std::regex(pattern));
+}
+}  // namespace
+
+TEST_CASE("latentkit inspect reads a PNG's A1111 parameters field by field and names a truncated PNG") {
+  latentkit_test::TempDir dir("lk_inspect_png");
   GenerationParameters p = example();
   p.extra = {{"Lora hashes", "add_detail: 7c6bad76eb54"}};
   const Image im = image_test::picture(64, 48, 3);
-  write_png(out / "with_parameters.png", im, {{"parameters", format_a1111_parameters(p)}, {"Software", "latentkit"}});
+  const auto with_parameters = dir.path / "with_parameters.png", truncated = dir.path / "truncated.png";
+  write_png(with_parameters, im, {{"parameters", format_a1111_parameters(p)}, {"Software", "latentkit"}});
   auto bytes = encode_png(im);
   bytes.resize(bytes.size() / 2);
-  std::ofstream(out / "truncated.png", std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()),
-                                                              static_cast<std::streamsize>(bytes.size()));
-  CHECK(std::filesystem::file_size(out / "truncated.png") == bytes.size());
+  std::ofstream(truncated, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  REQUIRE(std::filesystem::file_size(truncated) == bytes.size());
+  const auto inspect = [&](const std::string& args) {
+    return latentkit_test::run_program(LATENTKIT_CLI_PATH, "inspect " + args, dir);
+  };
+
+  auto r = inspect(latentkit_test::quoted(with_parameters.string()));
+  INFO(r.output);
+  CHECK(r.status == 0);
+  CHECK(contains_match(r.output,
+                       "tEXt +x2.*parameters: a photograph of an astronaut.*Software: latentkit.*parameters \\(AUTOMATIC1111\\):\n"
+                       "  prompt: +a photograph of an astronaut riding a horse\n  negative_prompt: +blurry, lowres\n"
+                       "  steps: +20\n  sampler: +DPM\\+\\+ 2M\n  schedule: +Karras\n  cfg_scale: +7.5\n  seed: +42\n"
+                       ".*model_hash: +6ce0161689.*clip_skip: +2\n  rng: +CPU\n  version: +latentkit [0-9.]+\n"
+                       "  Lora hashes: +add_detail: 7c6bad76eb54"));
+  r = inspect(latentkit_test::quoted(with_parameters.string()) + " --json");
+  INFO(r.output);
+  CHECK(r.status == 0);
+  CHECK(contains_match(r.output, "\"parameters\": \\{.*\"sampler\": \"DPM\\+\\+ 2M\".*\"seed\": 42.*"
+                                 "\"denoising_strength\": 0.6.*\"extra\": \\[.*\"key\": \"Lora hashes\""));
+  r = inspect(latentkit_test::quoted(truncated.string()));
+  INFO(r.output);
+  CHECK(r.status != 0);
+  CHECK(contains_match(r.output, "truncated.png.*truncated"));
 }
+#endif  // LATENTKIT_CLI_PATH

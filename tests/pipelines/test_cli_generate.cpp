@@ -3,38 +3,23 @@
 // the generation parameters embedded; bad input gives one message, a non-zero exit and no output file.
 #include <catch2/catch.hpp>
 
-#include <cstdlib>
 #include <fstream>
-#include <sys/wait.h>
 
 #include "latentkit/io/png_text.hpp"
 #include "latentkit/io/png_writer.hpp"
 #include "pipeline_fixtures.hpp"
+#include "support/cli.hpp"
 
 #ifdef LATENTKIT_CLI_PATH
 using namespace pipeline_test;
 
 namespace {
 
-std::string quoted(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
-struct CliRun {
-  int status = -1;
-  std::string output;  // stdout and stderr
-};
+using latentkit_test::CliRun;
+using latentkit_test::quoted;
 
 CliRun run_cli(const std::string& args, const latentkit_test::TempDir& dir) {
-  const auto log = dir.path / "cli.log";
-  const std::string command = quoted(LATENTKIT_CLI_PATH) + " " + args + " > " + quoted(log.string()) + " 2>&1";
-  CliRun r;
-  const int raw = std::system(command.c_str());
-  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-  r.output = latentkit_test::read_text(log);
-  return r;
+  return latentkit_test::run_program(LATENTKIT_CLI_PATH, args, dir);
 }
 
 std::string common_args(const SafetensorsFile& run, const GenerationOptions& o) {
